@@ -1,0 +1,19 @@
+"""tinygraph: a small autograd engine for seeing backpropagation.
+
+    import tinygraph as tg
+    x = tg.Node([1.0, 2.0, 3.0], name="x")
+    y = ((x - x.mean()) ** 2).mean()
+    y.backward()
+    x.grad
+"""
+
+from .core import Node, Step, backward_steps, constant, detect_anomaly, op, scope, topological, walk
+from .ops import add, div, exp, log, matmul, mean, mul, neg, pow, relu, reshape, sqrt, sub, tanh, transpose
+from .ops import sum_ as sum
+
+__all__ = [
+    "Node", "Step", "op", "scope", "detect_anomaly", "backward_steps", "constant", "walk", "topological",
+    "add", "sub", "mul", "div", "neg", "pow", "matmul", "sum", "mean", "sqrt", "exp", "log", "tanh", "relu",
+    "reshape", "transpose",
+]
+__version__ = "0.1.0"

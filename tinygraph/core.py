@@ -1,0 +1,537 @@
+"""The engine: `Node`, the `op` decorator that records operations, and the backward pass.
+
+Everything a reader needs to understand reverse-mode autodiff is in this file:
+
+* a `Node` holds a value (`.data`), its parents and a vector-Jacobian product (vjp);
+* `@op` turns a function `forward(*arrays) -> (y, vjp)` into an operation on Nodes;
+* `backward_steps` walks the graph from the root towards the leaves, newest node
+  first, and hands each node's accumulated gradient to its vjp.
+
+Two speed choices shape the code. Scalars are kept internally as Python floats
+(numpy 0-d arithmetic costs about ten times more) and turned into 0-d arrays
+only when a user looks (`.data`, `.grad`). And the graph is walked in reverse
+creation order with a heap, so no separate topological sort is needed: a node is
+always created after its parents, so a node's consumers all have larger serial
+numbers and are processed before it.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import inspect
+import itertools
+import weakref
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .formatting import summary
+
+_serials = itertools.count()
+_scope = ""  # "outer/inner" while inside `with scope(...)`
+_anomaly = False  # set by `detect_anomaly()`
+
+
+class Node:
+    """A value in a computational graph: a float64 scalar (0-d) or numpy tensor.
+
+    A leaf is made by the user (`Node([1., 2.], name="x")`); every other Node is the
+    output of an op and remembers its `op`, its `parents` (inputs in argument order,
+    repeats kept) and how to send a gradient back to them.
+    """
+
+    __slots__ = (
+        "_data", "_grad", "_pending", "_waiting", "_vjp", "_contrib", "_serial", "_const",
+        "parents", "op", "name", "attrs", "scope", "__weakref__",
+    )
+
+    def __init__(self, data: Any, name: str | None = None) -> None:
+        if isinstance(data, Node):
+            raise TypeError(
+                "Node() got a Node; to start a new leaf with the same values use "
+                "tg.Node(x.data)")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Node name must be a str or None, got {type(name).__name__}")
+        _init(self, _to_value(data, copy=True), (), None, "", name, {})
+
+    # -- values -----------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The forward value as a float64 ndarray (0-d for a scalar), writable in place."""
+        if self._data.__class__ is float:
+            self._data = np.array(self._data)
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        new = _to_value(value, copy=True)
+        if np.shape(new) != self.shape:
+            raise ValueError(f"cannot set data of shape {np.shape(new)} on a node of shape {self.shape}")
+        self._data = new
+
+    @property
+    def grad(self) -> np.ndarray:
+        """d(root)/d(this node), summed over every backward pass since the last zero_grad."""
+        g = self._grad
+        if g is None:
+            g = self._grad = np.zeros(self.shape)
+        elif g.__class__ is float:
+            g = self._grad = np.array(g)
+        return g
+
+    @property
+    def contributions(self) -> list[tuple[Node | None, np.ndarray]]:
+        """(consumer, gradient) for each edge that sent gradient here in the latest pass."""
+        flat = self._contrib or []  # [consumer weakref, gradient, consumer weakref, ...]
+        return [(flat[i](), np.asarray(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return () if self._data.__class__ is float else self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return 1 if self._data.__class__ is float else self._data.size
+
+    @property
+    def is_constant(self) -> bool:
+        """True for a leaf that an op made from a plain number or array (`2` in `2 * x`)."""
+        return self._const
+
+    def item(self) -> float:
+        if self.size != 1:
+            raise ValueError(f"item() needs a node with one element; this one has shape {self.shape}")
+        return float(np.asarray(self._data).reshape(()))
+
+    # -- backward ---------------------------------------------------------------
+    def backward(self, grad: Any = None) -> None:
+        """Add d(self)/d(node) to `.grad` of every node this one depends on.
+
+        Exactly `backward_steps(self, grad)` run to the end. The cycle collector is
+        paused meanwhile: the pass creates no reference cycles, and otherwise it
+        would re-scan the whole graph several times on a large one.
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for _ in _backward_pass(self, grad, record_steps=False):
+                pass
+        finally:
+            if paused:
+                gc.enable()
+
+    def zero_grad(self) -> None:
+        """Reset `.grad` and `.contributions` of every node reachable from this one."""
+        for node in walk(self):
+            node._grad = None
+            node._contrib = None
+
+    def __repr__(self) -> str:
+        label = repr(self.name) if self.name is not None else ("constant" if self._const else "")
+        op = self.op or "leaf"
+        if self.attrs:
+            op += "(" + ", ".join(f"{k}={v!r}" for k, v in self.attrs.items()) + ")"
+        head = " ".join(part for part in ("Node", label, op) if part)
+        return f"<{head} shape={self.shape} data={summary(self._data)} grad={summary(self.grad_or_zero)}>"
+
+    @property
+    def grad_or_zero(self) -> Any:
+        """The gradient without materialising a zeros array (0.0 before any pass)."""
+        return 0.0 if self._grad is None else self._grad
+
+    # numpy must hand `ndarray * node` to Node.__rmul__ instead of looping over the array
+    __array_ufunc__ = None
+
+
+def _init(node: Node, data, parents, vjp, op, name, attrs, const=False) -> Node:
+    node._data = data
+    node._grad = None
+    node._pending = None
+    node._waiting = None
+    node._vjp = vjp
+    node._contrib = None
+    node._serial = next(_serials)
+    node._const = const
+    node.parents = parents
+    node.op = op
+    node.name = name
+    node.attrs = attrs
+    node.scope = _scope
+    return node
+
+
+def _to_value(data: Any, copy: bool) -> float | np.ndarray:
+    """User data -> internal value: a Python float for scalars, else a float64 array."""
+    if data.__class__ is float:
+        return data
+    if isinstance(data, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return float(data)
+    if isinstance(data, (str, bytes, dict, set)) or data is None:
+        raise TypeError(f"Node data must be a number, list of numbers or array, got {type(data).__name__}")
+    try:
+        arr = np.array(data, dtype=np.float64, copy=copy)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Node data must be a number, list of numbers or array, got {type(data).__name__}"
+            f" that numpy cannot read as float64 ({exc})") from None
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "biuf":
+        raise TypeError(f"Node data must be real numbers, got an array of dtype {data.dtype}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def constant(value: Any) -> Node:
+    """A leaf for a plain number or array used as an op input (`2` in `2 * x`)."""
+    if isinstance(value, Node):
+        return value
+    return _init(Node.__new__(Node), _to_value(value, copy=True), (), None, "", None, {}, const=True)
+
+
+def walk(root: Node) -> Iterator[Node]:
+    """Every node reachable from `root`, each once, without recursion (order unspecified)."""
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        for p in node.parents:
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+
+
+def topological(root: Node) -> list[Node]:
+    """The nodes `root` depends on, parents before children (creation order)."""
+    nodes = list(walk(root))
+    nodes.sort(key=lambda n: n._serial)
+    return nodes
+
+
+def auto_labels(nodes: Sequence[Node]) -> dict[Node, str]:
+    """A label per node: its name, a constant's value, else op name + position ("mean2")."""
+    labels = {}
+    for i, node in enumerate(nodes):
+        if node.name is not None:
+            labels[node] = node.name
+        elif node._const:
+            labels[node] = summary(node._data)
+        else:
+            labels[node] = f"{node.op or 'leaf'}{i}"
+    return labels
+
+
+def describe(node: Node, labels: dict[Node, str]) -> str:
+    """`node` as an equation of its parents' labels: "xc = x - mu", "v = mean(sq, axis=0)"."""
+    args = [labels[p] for p in node.parents]
+    if not node.op:
+        return labels[node]
+    formula = FORMULAS.get(node.op)
+    if formula:
+        rhs = formula.format(*args, **node.attrs)
+    else:
+        rhs = f"{node.op}(" + ", ".join(args + [f"{k}={v!r}" for k, v in node.attrs.items()]) + ")"
+    return f"{labels[node]} = {rhs}"
+
+
+# -- defining ops ---------------------------------------------------------------
+
+def op(fn: Callable | None = None, *, name: str | None = None, formula: str | None = None,
+       scalars: bool = False) -> Callable:
+    """Turn `forward(*inputs, **settings) -> (y, vjp)` into an operation on Nodes.
+
+    `vjp(g)` receives the gradient of the output and returns one gradient per
+    positional input (`None` for "no gradient"). Positional arguments of the
+    resulting op are its inputs; keyword arguments are settings recorded in
+    `node.attrs`. `formula` (e.g. "{0} + {1}") tells step captions and drawings how
+    to write the op; `scalars=True` promises that the forward and vjp also work
+    on Python floats, the engine's fast path for 0-d values.
+    """
+    if fn is None:
+        return lambda f: op(f, name=name, formula=formula, scalars=scalars)
+    op_name = name or fn.__name__
+    n_inputs, setting_names = _split_signature(fn)
+
+    def apply(*args: Any, **settings: Any) -> Node:
+        if len(args) != n_inputs:
+            args, settings = _bind_arguments(op_name, n_inputs, setting_names, args, settings)
+        for a in args:
+            if a.__class__ is not Node:
+                args = tuple(map(constant, args))
+                break
+        values = [a._data for a in args]
+        if not scalars:
+            values = [np.array(v) if v.__class__ is float else v for v in values]
+        try:
+            y, vjp = fn(*values, **settings)
+        except ValueError as exc:
+            shapes = " and ".join(str(a.shape) for a in args)
+            raise ValueError(f"{op_name}: cannot apply to inputs of shape {shapes}: {exc}") from None
+        if y.__class__ is not float:
+            y = _op_output(y, op_name)
+        if not scalars and y.__class__ is float:
+            vjp = _array_grad(vjp)
+        out = _init(Node.__new__(Node), y, args, vjp, op_name, None, settings)
+        if _anomaly:
+            _check_finite(out, "forward", y)
+        return out
+
+    apply.__name__ = apply.__qualname__ = op_name
+    apply.__doc__ = fn.__doc__
+    apply.__wrapped__ = fn
+    apply.formula = formula
+    FORMULAS[op_name] = formula
+    return apply
+
+
+FORMULAS: dict[str, str | None] = {}  # op name -> how to write it, e.g. "{0} + {1}"
+
+
+def _array_grad(vjp: Callable) -> Callable:
+    """Hand a float gradient to an array-only vjp as a 0-d array."""
+    return lambda g: vjp(np.array(g) if g.__class__ is float else g)
+
+
+def _split_signature(fn: Callable) -> tuple[int, list[str]]:
+    params = inspect.signature(fn).parameters.values()
+    inputs = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    settings = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    return len(inputs), settings
+
+
+def _bind_arguments(op_name, n_inputs, setting_names, args, settings):
+    """Let extra positional arguments fill settings in order, as numpy does: `sum(x, 0)`."""
+    extra = args[n_inputs:]
+    if len(args) < n_inputs or len(extra) > len(setting_names):
+        raise TypeError(f"{op_name} takes {n_inputs} input(s), got {len(args)} positional arguments")
+    for key, value in zip(setting_names, extra):
+        if key in settings:
+            raise TypeError(f"{op_name} got {key!r} twice")
+        settings[key] = value
+    return args[:n_inputs], settings
+
+
+def _op_output(y: Any, op_name: str) -> float | np.ndarray:
+    if isinstance(y, np.ndarray):
+        if y.ndim == 0:
+            return float(y)
+        return y if y.dtype == np.float64 else y.astype(np.float64)
+    if isinstance(y, (int, float, np.integer, np.floating, np.bool_)):
+        return float(y)
+    raise TypeError(f"{op_name}: forward must return (ndarray, vjp), got {type(y).__name__} as the value")
+
+
+# -- scopes and anomaly detection -------------------------------------------------
+
+@contextmanager
+def scope(name: str) -> Iterator[str]:
+    """Tag nodes created inside with a scope path ("block/layernorm"); drawn as a box."""
+    global _scope
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"scope name must be a non-empty str, got {name!r}")
+    outer = _scope
+    _scope = f"{outer}/{name}" if outer else name
+    try:
+        yield _scope
+    finally:
+        _scope = outer
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise `FloatingPointError` at the first op whose value or gradient is nan or inf."""
+    global _anomaly
+    outer = _anomaly
+    _anomaly = True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _anomaly = outer
+
+
+def _check_finite(node: Node, phase: str, value: Any, sender: Node | None = None) -> None:
+    if np.all(np.isfinite(value)):
+        return
+    where = f"{node.op or 'leaf'} node" + (f" {node.name!r}" if node.name else "")
+    if node.scope:
+        where += f" in scope {node.scope!r}"
+    inputs = ", ".join(summary(p._data) for p in node.parents)
+    if phase == "forward":
+        raise FloatingPointError(f"{where} produced a non-finite value {summary(value)} from inputs {inputs}")
+    raise FloatingPointError(
+        f"backward: the gradient sent to {where} by {sender.op if sender else 'the seed'} "
+        f"is non-finite: {summary(value)}")
+
+
+# -- the backward pass ---------------------------------------------------------------
+
+class Step:
+    """One node's turn in the backward pass: its gradient and what it sent to its parents."""
+
+    __slots__ = ("index", "node", "_grad", "_sent", "_labels")
+
+    def __init__(self, index: int, node: Node, grad: Any, labels: dict) -> None:
+        self.index = index
+        self.node = node
+        self._grad = grad
+        self._labels = labels
+        self._sent = _sent_by(node)
+
+    @property
+    def grad(self) -> np.ndarray:
+        """The node's full upstream gradient in this pass."""
+        return np.asarray(self._grad, dtype=np.float64)
+
+    @property
+    def contributions(self) -> list[tuple[Node, np.ndarray]]:
+        """(parent, gradient) for each edge this step sent gradient along."""
+        return [(p, np.asarray(g, dtype=np.float64)) for p, g in self._sent]
+
+    def __str__(self) -> str:
+        labels = self._labels
+        sent = ", ".join(f"{labels[p]} += {summary(g)}" for p, g in self._sent)
+        text = f"step {self.index}  {describe(self.node, labels)}   grad={summary(self._grad)}"
+        return text + (f"   -> {sent}" if sent else "   (leaf)")
+
+    __repr__ = __str__
+
+
+def _sent_by(node: Node) -> list[tuple[Node, Any]]:
+    """What `node` just sent: for each parent edge, the entry it added to that parent's log."""
+    sent, seen = [], {}
+    for p in node.parents:
+        flat = p._contrib or []
+        # the k-th time p appears among the parents is the k-th entry from node in p's log
+        k = seen[id(p)] = seen.get(id(p), -1) + 1
+        mine = [flat[i + 1] for i in range(0, len(flat), 2) if flat[i]() is node]
+        if k < len(mine):
+            sent.append((p, mine[k]))
+    return sent
+
+
+def backward_steps(root: Node, grad: Any = None) -> Iterator[Step]:
+    """Run the backward pass one node at a time, yielding a `Step` after each node.
+
+    Nodes come newest first, which is a reverse topological order; a node's turn
+    comes only after every node that consumes it has sent its contribution.
+    """
+    return _backward_pass(root, grad, record_steps=True)
+
+
+def _seed(root: Node, grad: Any) -> float | np.ndarray:
+    if not isinstance(root, Node):
+        raise TypeError(f"backward needs a Node as root, got {type(root).__name__}")
+    if grad is None:
+        if root.size != 1:
+            raise ValueError(
+                f"backward() on a root of shape {root.shape} needs a seed gradient of that shape: "
+                f"root.backward(np.ones({root.shape})), or reduce it first, e.g. root.sum().backward()")
+        return 1.0 if root._data.__class__ is float else np.ones(root.shape)
+    seed = _to_value(grad.data if isinstance(grad, Node) else grad, copy=True)
+    if np.shape(seed) != root.shape:
+        raise ValueError(f"backward: seed gradient has shape {np.shape(seed)} but the root has shape {root.shape}")
+    return seed
+
+
+def _count_consumers(root: Node) -> list[Node]:
+    """Set `_waiting` on every node below `root`: how many edges from its consumers it
+    must hear from before its own turn. Returns the nodes found."""
+    root._waiting = 0
+    found = [root]
+    stack = [root]
+    while stack:
+        for p in stack.pop().parents:
+            if p._waiting is None:
+                p._waiting = 1
+                found.append(p)
+                stack.append(p)
+            else:
+                p._waiting += 1
+    return found
+
+
+def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
+    """The backward pass (Kahn's algorithm): a node is ready once every consumer has sent."""
+    seed = _seed(root, grad)
+    labels = auto_labels(topological(root)) if record_steps else None
+    found = _count_consumers(root)
+    root._pending = seed
+    root._contrib = []
+    ready = [root]
+    index = 0
+    ref = weakref.ref
+    finished = False
+    try:
+        while ready:
+            node = ready.pop()
+            node._waiting = None
+            g = node._pending
+            node._pending = None
+            grads = ()
+            if g is not None:
+                node._grad = g if node._grad is None else node._grad + g
+                if node._vjp is not None:
+                    grads = node._vjp(g)
+                    if grads.__class__ is not tuple or len(grads) != len(node.parents):
+                        grads = _grad_tuple(grads, node)
+            consumer = ref(node)
+            for p, gp in zip(node.parents, grads or _nothing(node)):
+                if gp is not None:
+                    if gp.__class__ is not float or p._data.__class__ is not float:
+                        gp = _fit_grad(gp, p, node)
+                    if p._pending is None:
+                        p._pending = gp
+                        p._contrib = [consumer, gp]
+                    else:
+                        p._pending = p._pending + gp
+                        p._contrib += (consumer, gp)
+                p._waiting -= 1
+                if not p._waiting:
+                    ready.append(p)
+            if record_steps and g is not None:
+                yield Step(index, node, g, labels)
+                index += 1
+        finished = True
+    finally:
+        if not finished:  # an abandoned or failed pass leaves nothing half-done behind
+            for node in found:
+                node._waiting = node._pending = None
+
+
+def _nothing(node: Node) -> tuple[None, ...]:
+    """A leaf, or a node that received no gradient, still tells its parents it is done."""
+    return (None,) * len(node.parents)
+
+
+def _grad_tuple(grads: Any, node: Node) -> tuple:
+    n = len(node.parents)
+    if n == 1 and not isinstance(grads, (tuple, list)):
+        return (grads,)
+    if not isinstance(grads, (tuple, list)):
+        raise TypeError(f"{node.op}: vjp must return a tuple of {n} gradients, got {type(grads).__name__}")
+    if len(grads) != n:
+        raise ValueError(f"{node.op}: vjp returned {len(grads)} gradients for {n} inputs")
+    return tuple(grads)
+
+
+def _fit_grad(g: Any, parent: Node, node: Node) -> float | np.ndarray:
+    """Check a vjp's gradient against its input's shape; normalise its type."""
+    shape = parent.shape
+    if g.__class__ is not np.ndarray:
+        if not isinstance(g, (int, float, np.integer, np.floating)):
+            g = np.asarray(g, dtype=np.float64)
+    if np.shape(g) != shape:
+        raise ValueError(
+            f"{node.op}: vjp returned a gradient of shape {np.shape(g)} for input "
+            f"{node.parents.index(parent)} "
+            f"of shape {shape}; each gradient must have its input's shape")
+    if _anomaly:
+        _check_finite(parent, "backward", g, sender=node)
+    if shape == ():
+        return float(g)
+    return g if g.dtype == np.float64 else g.astype(np.float64)
