@@ -18,12 +18,12 @@ numbers and are processed before it.
 from __future__ import annotations
 
 import gc
-import heapq
 import inspect
 import itertools
 import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
