@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import inspect
 import itertools
+import operator
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,7 +85,7 @@ class Node:
     @property
     def contributions(self) -> list[tuple[Node | None, np.ndarray]]:
         """(consumer, gradient) for each edge that sent gradient here in the latest pass."""
-        flat = self._contrib or []  # [consumer weakref, gradient, consumer weakref, ...]
+        flat = self._contrib or ()  # (consumer weakref, gradient, consumer weakref, ...)
         return [(flat[i](), np.asarray(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     @property
@@ -241,7 +242,7 @@ def describe(node: Node, labels: dict[Node, str]) -> str:
 # -- defining ops ---------------------------------------------------------------
 
 def op(fn: Callable | None = None, *, name: str | None = None, formula: str | None = None,
-       scalars: bool = False) -> Callable:
+       scalars: bool = False, broadcast: bool = False) -> Callable:
     """Turn `forward(*inputs, **settings) -> (y, vjp)` into an operation on Nodes.
 
     `vjp(g)` receives the gradient of the output and returns one gradient per
@@ -249,33 +250,59 @@ def op(fn: Callable | None = None, *, name: str | None = None, formula: str | No
     resulting op are its inputs; keyword arguments are settings recorded in
     `node.attrs`. `formula` (e.g. "{0} + {1}") tells step captions and drawings how
     to write the op; `scalars=True` promises that the forward and vjp also work
-    on Python floats, the engine's fast path for 0-d values.
+    on Python floats, the engine's fast path for 0-d values. `broadcast=True` says
+    the inputs broadcast against each other as in numpy: the vjp may return each
+    gradient in the broadcast shape, and the engine sums it down to the input's
+    shape (only when the shapes differ).
     """
     if fn is None:
-        return lambda f: op(f, name=name, formula=formula, scalars=scalars)
+        return lambda f: op(f, name=name, formula=formula, scalars=scalars, broadcast=broadcast)
     op_name = name or fn.__name__
     n_inputs, setting_names = _split_signature(fn)
+    if broadcast:
+        BROADCASTING.add(op_name)
+    else:
+        BROADCASTING.discard(op_name)
 
     def apply(*args: Any, **settings: Any) -> Node:
         if len(args) != n_inputs:
             args, settings = _bind_arguments(op_name, n_inputs, setting_names, args, settings)
-        for a in args:
+        # one and two inputs are unrolled: in CPython a loop here costs more than the op itself
+        if n_inputs == 2:
+            a, b = args
+            if a.__class__ is not Node or b.__class__ is not Node:
+                args = a, b = constant(a), constant(b)
+            values = (a._data, b._data)
+        elif n_inputs == 1:
+            a, = args
             if a.__class__ is not Node:
-                args = tuple(map(constant, args))
-                break
-        values = [a._data for a in args]
+                a = constant(a)
+                args = (a,)
+            values = (a._data,)
+        else:
+            args = tuple(map(constant, args))
+            values = [a._data for a in args]
         if not scalars:
             values = [np.array(v) if v.__class__ is float else v for v in values]
         try:
             y, vjp = fn(*values, **settings)
         except ValueError as exc:
-            shapes = " and ".join(str(a.shape) for a in args)
-            raise ValueError(f"{op_name}: cannot apply to inputs of shape {shapes}: {exc}") from None
+            raise _input_error(op_name, args, settings, exc) from None
         if y.__class__ is not float:
             y = _op_output(y, op_name)
-        if not scalars and y.__class__ is float:
-            vjp = _array_grad(vjp)
-        out = _init(Node.__new__(Node), y, args, vjp, op_name, None, settings)
+            if not scalars and y.__class__ is float:
+                vjp = _array_grad(vjp)
+        out = _new(Node)
+        out._data = y
+        out._grad = out._pending = out._waiting = out._contrib = None
+        out._vjp = vjp
+        out._serial = next(_serials)
+        out._const = False
+        out.parents = args
+        out.op = op_name
+        out.name = None
+        out.attrs = settings
+        out.scope = _scope
         if _anomaly:
             _check_finite(out, "forward", y)
         return out
@@ -289,6 +316,15 @@ def op(fn: Callable | None = None, *, name: str | None = None, formula: str | No
 
 
 FORMULAS: dict[str, str | None] = {}  # op name -> how to write it, e.g. "{0} + {1}"
+BROADCASTING: set[str] = set()  # names of the ops made with broadcast=True
+_new = Node.__new__
+
+
+def _input_error(op_name: str, args: tuple, settings: dict, exc: Exception) -> ValueError:
+    """The forward refused its inputs: name the op, every input's shape and the settings."""
+    shapes = " and ".join(str(a.shape) for a in args)
+    given = "".join(f", {k}={v!r}" for k, v in settings.items())
+    return ValueError(f"{op_name}: cannot apply to inputs of shape {shapes}{given}: {exc}")
 
 
 def _array_grad(vjp: Callable) -> Callable:
@@ -405,7 +441,7 @@ def _sent_by(node: Node) -> list[tuple[Node, Any]]:
     """What `node` just sent: for each parent edge, the entry it added to that parent's log."""
     sent, seen = [], {}
     for p in node.parents:
-        flat = p._contrib or []
+        flat = p._contrib or ()
         # the k-th time p appears among the parents is the k-th entry from node in p's log
         k = seen[id(p)] = seen.get(id(p), -1) + 1
         mine = [flat[i + 1] for i in range(0, len(flat), 2) if flat[i]() is node]
@@ -463,6 +499,7 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
     root._pending = seed
     root._contrib = []
     ready = [root]
+    owned = set()  # ids of nodes whose pending gradient is an array this pass allocated
     index = 0
     ref = weakref.ref
     finished = False
@@ -471,24 +508,35 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
             node = ready.pop()
             node._waiting = None
             g = node._pending
-            node._pending = None
-            grads = ()
-            if g is not None:
+            parents = node.parents
+            if g is None:  # no gradient reached this node: just tell its parents it is done
+                grads = (None,) * len(parents)
+            else:
+                node._pending = None
                 node._grad = g if node._grad is None else node._grad + g
-                if node._vjp is not None:
+                if node._vjp is None:
+                    grads = ()
+                else:
                     grads = node._vjp(g)
-                    if grads.__class__ is not tuple or len(grads) != len(node.parents):
+                    if grads.__class__ is not tuple or len(grads) != len(parents):
                         grads = _grad_tuple(grads, node)
-            consumer = ref(node)
-            for p, gp in zip(node.parents, grads or _nothing(node)):
+                    consumer = ref(node)
+            for p, gp in zip(parents, grads):
                 if gp is not None:
                     if gp.__class__ is not float or p._data.__class__ is not float:
                         gp = _fit_grad(gp, p, node)
-                    if p._pending is None:
+                    pending = p._pending
+                    if pending is None:  # p's first gradient in this pass
                         p._pending = gp
                         p._contrib = [consumer, gp]
                     else:
-                        p._pending = p._pending + gp
+                        if pending.__class__ is float:
+                            p._pending = pending + gp
+                        elif id(p) in owned:  # ours alone: add in place, no new array
+                            np.add(pending, gp, out=pending)
+                        else:
+                            p._pending = pending + gp
+                            owned.add(id(p))
                         p._contrib += (consumer, gp)
                 p._waiting -= 1
                 if not p._waiting:
@@ -503,11 +551,6 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
                 node._waiting = node._pending = None
 
 
-def _nothing(node: Node) -> tuple[None, ...]:
-    """A leaf, or a node that received no gradient, still tells its parents it is done."""
-    return (None,) * len(node.parents)
-
-
 def _grad_tuple(grads: Any, node: Node) -> tuple:
     n = len(node.parents)
     if n == 1 and not isinstance(grads, (tuple, list)):
@@ -520,11 +563,17 @@ def _grad_tuple(grads: Any, node: Node) -> tuple:
 
 
 def _fit_grad(g: Any, parent: Node, node: Node) -> float | np.ndarray:
-    """Check a vjp's gradient against its input's shape; normalise its type."""
+    """Check a vjp's gradient against its input's shape; normalise its type.
+
+    For an op made with `broadcast=True` a gradient in the broadcast shape is
+    first summed down to the input's shape.
+    """
     shape = parent.shape
     if g.__class__ is not np.ndarray:
         if not isinstance(g, (int, float, np.integer, np.floating)):
             g = np.asarray(g, dtype=np.float64)
+    if np.shape(g) != shape and node.op in BROADCASTING:
+        g = sum_to_shape(g, shape)
     if np.shape(g) != shape:
         raise ValueError(
             f"{node.op}: vjp returned a gradient of shape {np.shape(g)} for input "
@@ -535,3 +584,19 @@ def _fit_grad(g: Any, parent: Node, node: Node) -> float | np.ndarray:
     if shape == ():
         return float(g)
     return g if g.dtype == np.float64 else g.astype(np.float64)
+
+
+def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any:
+    """Undo broadcasting: sum `g` down to `shape` (returned unchanged if it has that shape).
+
+    If x of shape (4,) was broadcast against (3, 4), every row used the same x,
+    so x's gradient is the sum of the rows' gradients.
+    """
+    g_shape = np.shape(g)
+    if g_shape == shape:
+        return g
+    lead = len(g_shape) - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g_shape[lead:])):
+        return g  # not a broadcast of `shape`: the caller reports the mismatch
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1)
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .core import Node, op
+from .core import sum_to_shape as _sum_to_shape
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -24,15 +25,10 @@ from .core import Node, op
 def sum_to_shape(g: Any, like: Any) -> Any:
     """Undo broadcasting: sum `g` down to the shape of the input value `like`.
 
-    If x of shape (4,) was broadcast against (3, 4), every row used the same x,
-    so x's gradient is the sum of the rows' gradients.
+    The engine does this itself for ops made with `broadcast=True`; this is for
+    vjps that need it on their own.
     """
-    if g.__class__ is float or (like.__class__ is not float and g.shape == like.shape):
-        return g
-    shape = np.shape(like)
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes, keepdims=True).reshape(shape) if shape else float(g.sum())
+    return _sum_to_shape(g, np.shape(like))
 
 
 def _div(a: Any, b: Any) -> Any:
@@ -85,34 +81,37 @@ def _spread(g: Any, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
 
 # -- arithmetic -----------------------------------------------------------------------
 
-@op(formula="{0} + {1}", scalars=True)
+# broadcast=True: the vjps return gradients in the broadcast shape and the engine
+# sums each one down to its input's shape (see `tinygraph.core.sum_to_shape`).
+
+@op(formula="{0} + {1}", scalars=True, broadcast=True)
 def add(a, b):
     def vjp(g):
-        return sum_to_shape(g, a), sum_to_shape(g, b)
+        return g, g
     return a + b, vjp
 
 
-@op(formula="{0} - {1}", scalars=True)
+@op(formula="{0} - {1}", scalars=True, broadcast=True)
 def sub(a, b):
     def vjp(g):
-        return sum_to_shape(g, a), sum_to_shape(-g, b)
+        return g, -g
     return a - b, vjp
 
 
-@op(formula="{0} * {1}", scalars=True)
+@op(formula="{0} * {1}", scalars=True, broadcast=True)
 def mul(a, b):
     def vjp(g):
-        return sum_to_shape(g * b, a), sum_to_shape(g * a, b)
+        return g * b, g * a
     return a * b, vjp
 
 
-@op(formula="{0} / {1}", scalars=True)
+@op(formula="{0} / {1}", scalars=True, broadcast=True)
 def div(a, b):
     y = _div(a, b)
 
     def vjp(g):
         ga = _div(g, b)
-        return sum_to_shape(ga, a), sum_to_shape(-ga * y, b)
+        return ga, -ga * y
     return y, vjp
 
 
@@ -131,7 +130,7 @@ def pow(x, *, p):  # noqa: A001 - the op is called pow, as in Python
     return _power(x, p), vjp
 
 
-@op(formula="{0} @ {1}")
+@op(formula="{0} @ {1}", broadcast=True)
 def matmul(a, b):
     """Matrix product with numpy's rules, including 1-D operands and batch broadcasting."""
     y = a @ b
@@ -150,7 +149,7 @@ def matmul(a, b):
             ga = ga[..., 0, :]
         if b.ndim == 1:
             gb = gb[..., 0]
-        return sum_to_shape(ga, a), sum_to_shape(gb, b)
+        return ga, gb
     return y, vjp
 
 

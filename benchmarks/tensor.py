@@ -1,0 +1,127 @@
+"""Tensor graphs: LayerNorm and BatchNorm forward + backward, tinygraph beside the numpy
+closed form and PyTorch (when installed; one thread), in one run.
+
+    python benchmarks/tensor.py            # a minute or two on 2 cores
+    python benchmarks/tensor.py --quick    # the small shape only
+
+tinygraph runs `tg.nn.functional.layer_norm` / `batch_norm` (graphs of primitive ops)
+and `backward(dout)`; "numpy" is the hand-written closed form (forward, then dx,
+dweight, dbias); "torch composite" is PyTorch autograd of the same formula from
+primitives; "torch fused" is `torch.nn.functional.layer_norm` / `batch_norm`.
+Times are CPU-time medians of whole forward + backward runs after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+import numpy as np
+from _bench import machine, median_time, table
+
+import tinygraph as tg
+
+try:
+    import torch
+    torch.set_num_threads(1)
+except ImportError:
+    torch = None
+
+EPS = 1e-5
+
+
+def numpy_layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray) -> tuple:
+    """Forward and the closed-form backward over the last axis."""
+    mu = x.mean(-1, keepdims=True)
+    xc = x - mu
+    rstd = 1.0 / np.sqrt((xc * xc).mean(-1, keepdims=True) + EPS)
+    xhat = xc * rstd
+    y = xhat * w + b
+    dxhat = dout * w
+    dx = rstd * (dxhat - dxhat.mean(-1, keepdims=True) - xhat * (dxhat * xhat).mean(-1, keepdims=True))
+    return y, dx, (dout * xhat).sum(0), dout.sum(0)
+
+
+def numpy_batch_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray) -> tuple:
+    """Forward and the closed-form backward over axis 0 (training statistics)."""
+    mu = x.mean(0)
+    xc = x - mu
+    rstd = 1.0 / np.sqrt((xc * xc).mean(0) + EPS)
+    xhat = xc * rstd
+    y = xhat * w + b
+    dxhat = dout * w
+    dx = rstd * (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0))
+    return y, dx, (dout * xhat).sum(0), dout.sum(0)
+
+
+def tinygraph_norm(fn: Callable) -> Callable:
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray) -> tuple:
+        xn, wn, bn = tg.Node(x), tg.Node(w), tg.Node(b)
+        y = fn(xn, wn, bn, eps=EPS)
+        y.backward(dout)
+        return y.data, xn.grad, wn.grad, bn.grad
+    return run
+
+
+def torch_norm(kind: str, fused: bool) -> Callable:
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray) -> tuple:
+        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        axis = -1 if kind == "layer" else 0
+        if fused and kind == "layer":
+            y = torch.nn.functional.layer_norm(xt, (x.shape[-1],), wt, bt, EPS)
+        elif fused:
+            y = torch.nn.functional.batch_norm(xt, None, None, wt, bt, training=True, eps=EPS)
+        else:
+            mu = xt.mean(axis, keepdim=True)
+            xc = xt - mu
+            var = (xc ** 2).mean(axis, keepdim=True)
+            y = xc / torch.sqrt(var + EPS) * wt + bt
+        y.backward(torch.from_numpy(dout))
+        return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+    return run
+
+
+def check(results: dict, reference: tuple, label: str) -> None:
+    for name, got, want in zip(("y", "dx", "dweight", "dbias"), results, reference):
+        if not np.allclose(got, want, rtol=1e-6, atol=1e-8):
+            raise AssertionError(f"{label}: {name} differs from the numpy closed form")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the small shape only")
+    args = parser.parse_args()
+    shapes = [(64, 256)] if args.quick else [(64, 256), (1024, 1024), (4096, 1024)]
+    print(machine())
+    print(f"torch {torch.__version__}, threads={torch.get_num_threads()}" if torch else
+          "torch not installed: pip install -e '.[bench]' to compare")
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind in ("layer", "batch"):
+        fns = {"numpy closed form": numpy_layer_norm if kind == "layer" else numpy_batch_norm,
+               "tinygraph": tinygraph_norm(tg.nn.functional.layer_norm if kind == "layer"
+                                           else tg.nn.functional.batch_norm)}
+        if torch:
+            fns["torch composite"] = torch_norm(kind, fused=False)
+            fns["torch fused"] = torch_norm(kind, fused=True)
+        for shape in shapes:
+            x = rng.standard_normal(shape) * 3 + 1
+            w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+            dout = rng.standard_normal(shape)
+            reference = fns["numpy closed form"](x, w, b, dout)
+            repeat = max(5, min(50, int(2e7 / x.size)))
+            times = {}
+            for label, fn in fns.items():
+                check(fn(x, w, b, dout), reference, label)
+                times[label] = median_time(lambda fn=fn: fn(x, w, b, dout), repeat, warmup=2)
+            base = times["numpy closed form"]
+            rows.append([f"{kind} norm", f"{shape[0]}x{shape[1]}"]
+                        + [f"{times[k] * 1e3:.3f} ms ({times[k] / base:.2f}x)" for k in fns])
+            print(rows[-1], flush=True)
+    print()
+    print(table(["layer", "shape"] + list(fns), rows))
+    print("(ratios: time / numpy closed form)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The `tinygraph` command: demos write pictures, exercises list/show/check with the documented exit codes."""
+
+import subprocess
+import sys
+
+import pytest
+
+import tinygraph as tg
+from tinygraph.cli import DEMOS, main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+GOOD = "def mean_triangle(x, dout):\n    return dout - dout.mean()\n"
+DIRECT = "def mean_triangle(x, dout):\n    return dout\n"
+
+
+def run(capsys, *argv):
+    """main(argv) -> (exit status, stdout, stderr); argparse errors exit through SystemExit."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["layernorm", "batchnorm", "rmsnorm", "triangle"])
+def test_demo_writes_png(capsys, tmp_path, name):
+    out = tmp_path / f"{name}.png"
+    code, stdout, _ = run(capsys, "demo", name, "--out", str(out))
+    assert code == 0
+    assert out.read_bytes().startswith(PNG)
+    assert str(out) in stdout
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_demo_svg_format_and_rankdir(capsys, tmp_path):
+    out = tmp_path / "tri.img"
+    code, _, _ = run(capsys, "demo", "triangle", "--out", str(out), "--format", "svg", "--rankdir", "TB")
+    assert code == 0
+    text = out.read_text()
+    assert "<svg" in text and "mu" in text and "xc" in text
+
+
+def test_unknown_demo_lists_the_names(capsys, tmp_path):
+    code, _, err = run(capsys, "demo", "nope", "--out", str(tmp_path / "x.png"))
+    assert code == 2
+    for name in DEMOS:
+        assert name in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_demo_needs_an_output(capsys):
+    code, _, err = run(capsys, "demo", "triangle")
+    assert code == 2 and "--out" in err
+
+
+def test_demo_into_a_missing_folder_fails_cleanly(capsys, tmp_path):
+    code, _, err = run(capsys, "demo", "triangle", "--out", str(tmp_path / "no" / "x.png"))
+    assert code == 1 and "does not exist" in err
+
+
+def test_demo_steps(capsys, tmp_path):
+    out = tmp_path / "steps.html"
+    code, _, err = run(capsys, "demo", "triangle", "--steps", str(out))
+    if hasattr(tg, "stepper"):
+        assert code == 0 and "<svg" in out.read_text()
+    else:
+        assert code == 2 and "tg.stepper" in err and not out.exists()
+
+
+def test_help_lists_commands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "demo" in out and "exercise" in out
+    code, out, _ = run(capsys, "demo", "--help")
+    assert code == 0 and all(name in out for name in DEMOS) and "--rankdir" in out
+    code, out, _ = run(capsys, "exercise", "check", "--help")
+    assert code == 0 and "exit status" in out
+
+
+# -- exercise --------------------------------------------------------------------------------------
+
+
+def test_exercise_list_and_show(capsys):
+    code, out, _ = run(capsys, "exercise", "list")
+    assert code == 0 and out.split()[0] == "mean_triangle"
+    assert all(name in out for name in tg.exercises.names())
+    code, out, _ = run(capsys, "exercise", "show", "layernorm_backward")
+    assert code == 0 and "def layernorm_backward(dout, x, weight, eps):" in out
+    code, _, err = run(capsys, "exercise", "show", "nope")
+    assert code == 2 and "mean_triangle" in err
+
+
+@pytest.mark.parametrize("source, code, expected", [
+    (GOOD, 0, "PASS mean_triangle"),
+    (DIRECT, 1, "it lacks the path through mu"),
+])
+def test_exercise_check_pass_and_fail(capsys, tmp_path, source, code, expected):
+    answer = tmp_path / "answer.py"
+    answer.write_text(source)
+    status, out, _ = run(capsys, "exercise", "check", "mean_triangle", str(answer))
+    assert status == code
+    assert expected in out
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("def mean_triangle(x, dout)\n    return dout\n", "syntax error at line 1"),
+    ("def other(x, dout):\n    return dout\n", "defines no function named mean_triangle (it defines: other)"),
+    ("import numpy\nraise RuntimeError('boom')\n", "RuntimeError: boom"),
+    ("mean_triangle = 3\n", "is a int, not a function"),
+    ("import sys\nsys.exit(4)\n", "SystemExit"),
+])
+def test_exercise_check_unloadable_file(capsys, tmp_path, source, expected):
+    answer = tmp_path / "answer.py"
+    answer.write_text(source)
+    status, out, err = run(capsys, "exercise", "check", "mean_triangle", str(answer))
+    assert status == 2
+    assert expected in err
+    assert out == ""
+
+
+def test_exercise_check_missing_file(capsys, tmp_path):
+    status, _, err = run(capsys, "exercise", "check", "mean_triangle", str(tmp_path / "none.py"))
+    assert status == 2 and "no such file" in err
+
+
+def test_exercise_check_timeout_option(capsys, tmp_path):
+    answer = tmp_path / "answer.py"
+    answer.write_text("def mean_triangle(x, dout):\n    while True:\n        pass\n")
+    status, out, _ = run(capsys, "exercise", "check", "mean_triangle", str(answer), "--timeout", "0.2")
+    assert status == 1 and "did not return within 0.2 s" in out
+
+
+# -- entry points ------------------------------------------------------------------------------------
+
+
+def test_python_dash_m_and_console_script(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "tinygraph", "exercise", "list"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0 and "mean_triangle" in done.stdout
+    answer = tmp_path / "answer.py"
+    answer.write_text(DIRECT)
+    done = subprocess.run([sys.executable, "-m", "tinygraph", "exercise", "check", "mean_triangle", str(answer)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and "lacks the path through mu" in done.stdout

@@ -1,0 +1,329 @@
+"""Classroom exercises: right answers pass, each missing path is named, nothing a student does escapes."""
+
+import numpy as np
+import pytest
+from conftest import central_diff
+
+import tinygraph as tg
+from tinygraph import exercises as ex
+
+# -- hand-written solutions (plain numpy, independent of tinygraph) ---------------------------
+
+
+def _norm_parts(dout, x, weight, eps, axis):
+    """dx of layer/batch norm split into the direct path, the path through mu, the path through var."""
+    n = x.shape[axis]
+    xc = x - x.mean(axis=axis, keepdims=True)
+    std = np.sqrt((xc ** 2).mean(axis=axis, keepdims=True) + eps)
+    g = dout * weight
+    direct = g / std
+    via_mu = -np.broadcast_to((g / std).sum(axis=axis, keepdims=True) / n, x.shape)
+    via_var = (g * xc).sum(axis=axis, keepdims=True) * -0.5 * std ** -3 * 2 * xc / n
+    xhat = xc / std
+    dweight = (dout * xhat).reshape(-1, x.shape[-1]).sum(axis=0)
+    return {"direct": direct, "mu": via_mu, "var": via_var}, dweight, dout.reshape(-1, x.shape[-1]).sum(axis=0)
+
+
+def norm_solution(axis, paths=("direct", "mu", "var"), signs=None, dweight_scale=1.0):
+    def solve(dout, x, weight, eps):
+        parts, dweight, dbias = _norm_parts(dout, x, weight, eps, axis)
+        dx = sum((signs or {}).get(p, 1.0) * parts[p] for p in paths)
+        return dx, dweight * dweight_scale, dbias
+    return solve
+
+
+def mean_triangle(x, dout):
+    return dout - dout.mean()
+
+
+def rmsnorm_backward(dout, x, weight, eps):
+    rms = np.sqrt((x ** 2).mean(axis=-1, keepdims=True) + eps)
+    g = dout * weight
+    dx = g / rms - x * (g * x).mean(axis=-1, keepdims=True) / rms ** 3
+    return dx, (dout * x / rms).sum(axis=0)
+
+
+def softmax_backward(dout, x):
+    y = np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)
+    return y * (dout - (dout * y).sum(axis=-1, keepdims=True))
+
+
+CORRECT = {
+    "mean_triangle": mean_triangle,
+    "layernorm_backward": norm_solution(-1),
+    "batchnorm_backward": norm_solution(0),
+    "rmsnorm_backward": rmsnorm_backward,
+    "softmax_backward": softmax_backward,
+}
+
+
+# -- the catalogue ---------------------------------------------------------------------------
+
+
+def test_names_include_the_required_exercises():
+    assert {"mean_triangle", "layernorm_backward", "batchnorm_backward"} <= set(ex.names())
+    assert len(ex.names()) >= 5
+    assert set(CORRECT) == set(ex.names())
+
+
+@pytest.mark.parametrize("name, signature", [
+    ("mean_triangle", "def mean_triangle(x, dout):"),
+    ("layernorm_backward", "def layernorm_backward(dout, x, weight, eps):"),
+    ("batchnorm_backward", "def batchnorm_backward(dout, x, weight, eps):"),
+    ("rmsnorm_backward", "def rmsnorm_backward(dout, x, weight, eps):"),
+    ("softmax_backward", "def softmax_backward(dout, x):"),
+])
+def test_show_states_signature_shapes_and_returns(name, signature):
+    text = ex.show(name)
+    assert signature in text
+    assert "shape" in text and "return " in text
+    assert f'tg.exercises.check("{name}"' in text
+
+
+def test_show_mean_triangle_states_the_task():
+    text = ex.show("mean_triangle")
+    assert "y = x - mu" in text and "(N,)" in text and "return dx" in text
+
+
+def test_unknown_exercise_names_the_choices():
+    with pytest.raises(ValueError, match="mean_triangle"):
+        ex.show("nope")
+    with pytest.raises(ValueError, match="layernorm_backward"):
+        ex.check("nope", mean_triangle)
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_expected_answer_is_the_true_gradient(name):
+    """The exercise's autograd answer for dx equals central differences of sum(y * dout)."""
+    exercise = ex.EXERCISES[name]
+    inputs = exercise.make_inputs(np.random.default_rng(3), exercise.sizes[0], 0)
+    root, leaves = exercise.graph(**inputs)
+    root.backward(inputs["dout"])
+
+    def loss(x):
+        y, _ = exercise.graph(**{**inputs, "x": x})
+        return float(np.sum(y.data * inputs["dout"]))
+    np.testing.assert_allclose(leaves["dx"].grad, central_diff(loss, inputs["x"]), rtol=1e-6, atol=1e-7)
+
+
+# -- right answers pass ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CORRECT))
+def test_correct_solution_passes(name):
+    result = ex.check(name, CORRECT[name])
+    assert result.passed, result.feedback
+    assert bool(result) and str(result).startswith("PASS")
+    assert "worst relative error" in result.feedback
+
+
+@pytest.mark.parametrize("name", ["layernorm_backward", "batchnorm_backward"])
+def test_reference_formulas_pass(name):
+    assert ex.check(name, getattr(tg.reference, name)).passed
+
+
+def test_staged_cs231n_backward_passes():
+    assert ex.check("batchnorm_backward", tg.reference.batchnorm_backward_staged).passed
+
+
+# -- missing paths are named ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, axis", [("layernorm_backward", -1), ("batchnorm_backward", 0)])
+@pytest.mark.parametrize("keep, has, lacks", [
+    (("direct",), "matches the direct path x -> xc -> xhat only", ["the path through mu", "the path through var"]),
+    (("direct", "mu"), "the path through mu only", ["lacks the path through var"]),
+    (("direct", "var"), "the path through var only", ["lacks the path through mu"]),
+    (("mu", "var"), "the path through var only", ["lacks the direct path x -> xc -> xhat"]),
+])
+def test_norm_missing_paths_are_named(name, axis, keep, has, lacks):
+    result = ex.check(name, norm_solution(axis, keep))
+    assert not result.passed
+    assert result.feedback.startswith("dx is wrong: relative error")
+    assert has in result.feedback
+    for text in lacks:
+        assert text in result.feedback
+    assert "dweight" not in result.feedback  # dweight and dbias are right
+
+
+def test_mean_triangle_direct_path_only():
+    result = ex.check("mean_triangle", lambda x, dout: dout)
+    assert not result.passed
+    assert "matches the direct path x -> y only; it lacks the path through mu" in result.feedback
+    assert "1/N" in result.feedback  # the hint for mu
+
+
+def test_mean_triangle_mean_path_only():
+    result = ex.check("mean_triangle", lambda x, dout: np.full_like(x, -dout.mean()))
+    assert "matches the path through mu only; it lacks the direct path x -> y" in result.feedback
+
+
+def test_rmsnorm_and_softmax_missing_paths():
+    def rms_direct(dout, x, weight, eps):
+        rms = np.sqrt((x ** 2).mean(axis=-1, keepdims=True) + eps)
+        return dout * weight / rms, (dout * x / rms).sum(axis=0)
+    assert "lacks the path through ms" in ex.check("rmsnorm_backward", rms_direct).feedback
+
+    def softmax_direct(dout, x):
+        return dout * np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)
+    assert "lacks the path through s" in ex.check("softmax_backward", softmax_direct).feedback
+
+
+def test_zero_answer_explains_the_triangle():
+    result = ex.check("mean_triangle", lambda x, dout: np.zeros_like(x))
+    assert "all zeros" in result.feedback and "1 - 1 = 0" in result.feedback
+
+
+def test_diagonal_only_is_recognised():
+    result = ex.check("mean_triangle", lambda x, dout: dout * (1 - 1 / x.size))
+    assert "only the diagonal" in result.feedback
+
+
+# -- sign, scale, shape --------------------------------------------------------------------------
+
+
+def test_sign_error_on_one_path():
+    result = ex.check("batchnorm_backward", norm_solution(0, signs={"var": -1.0}))
+    assert "the path through var has the wrong sign" in result.feedback
+
+
+def test_whole_answer_with_wrong_sign():
+    result = ex.check("mean_triangle", lambda x, dout: dout.mean() - dout)
+    assert "points the right way but has the wrong sign" in result.feedback
+
+
+def test_missing_one_over_n_on_the_mean_path():
+    result = ex.check("mean_triangle", lambda x, dout: dout - dout.sum())
+    assert "the path through mu is N times too large" in result.feedback
+
+
+def test_scaled_parameter_gradient():
+    result = ex.check("layernorm_backward", norm_solution(-1, dweight_scale=2.0))
+    assert result.feedback.startswith("dweight is wrong")
+    assert "twice too large" in result.feedback
+
+
+def test_whole_dx_missing_one_over_n():
+    def solve(x, dout):
+        return (dout - dout.mean()) * x.size
+    assert "N times too large" in ex.check("mean_triangle", solve).feedback
+
+
+def test_transposed_answer():
+    def solve(dout, x, weight, eps):
+        dx, dw, db = norm_solution(0)(dout, x, weight, eps)
+        return dx.T, dw, db
+    result = ex.check("batchnorm_backward", solve)
+    assert "dx should have shape (8, 3), yours has shape (3, 8): it is the right answer transposed" in result.feedback
+
+
+def test_unsummed_parameter_gradient():
+    def solve(dout, x, weight, eps):
+        dx, dw, db = norm_solution(-1)(dout, x, weight, eps)
+        return dx, dw, dout
+    result = ex.check("layernorm_backward", solve)
+    assert "dbias should have shape (6,), yours has shape (4, 6): sum it over axis 0" in result.feedback
+
+
+def test_swapped_outputs():
+    def solve(dout, x, weight, eps):
+        dx, dw, db = norm_solution(-1)(dout, x, weight, eps)
+        return dx, db, dw
+    assert "did you swap dweight and dbias" in ex.check("layernorm_backward", solve).feedback
+
+
+def test_eps_on_sigma_is_recognised():
+    def solve(dout, x, weight, eps):
+        _, dw, db = norm_solution(-1)(dout, x, weight, eps)
+        dx = tg.reference.layernorm_backward_per_element(dout, x, weight, eps, eps_on_sigma=True)[0]
+        return dx, dw, db
+    assert "eps on sigma" in ex.check("layernorm_backward", solve).feedback
+
+
+def test_wrong_axis_is_recognised():
+    def solve(dout, x, weight, eps):
+        _, dw, db = norm_solution(0)(dout, x, weight, eps)
+        return norm_solution(-1)(dout, x, weight, eps)[0], dw, db
+    assert "wrong axis: that is layer norm" in ex.check("batchnorm_backward", solve).feedback
+
+
+def test_unrecognised_error_still_reports_where():
+    result = ex.check("mean_triangle", lambda x, dout: dout ** 2)
+    assert not result.passed
+    for text in ("relative error", "yours is", "the gradient is"):
+        assert text in result.feedback
+
+
+# -- whatever the student's function does, check() returns feedback --------------------------------
+
+
+def _raises(x, dout):
+    return dout / 0 + [][1]
+
+
+def _hangs(x, dout):
+    while True:
+        pass
+
+
+def _mutates(x, dout):
+    x -= x.mean()
+    return dout - dout.mean()
+
+
+def _prints(x, dout):
+    print("debugging", x)
+    return dout - dout.mean()
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (_raises, "your function raised IndexError: list index out of range (line"),
+    (lambda x, dout: None, "dx should be a numpy array of shape (5,), got NoneType"),
+    (lambda x, dout: "dx", "got str"),
+    (lambda x, dout: tg.Node(dout), "is a tinygraph Node"),
+    (lambda x, dout: (dout,), "return dx itself (an array), not a tuple"),
+    (lambda x, dout: dout[:-1], "dx should have shape (5,), yours has shape (4,)"),
+    (lambda x, dout: np.full_like(x, np.nan), "contains nan or inf"),
+    (_mutates, "changed its input x in place"),
+    (lambda x, dout: {1.0, 2.0}, "not an array of numbers"),
+    (42, "check needs your function mean_triangle, got int"),
+])
+def test_bad_functions_become_feedback(fn, expected):
+    result = ex.check("mean_triangle", fn)
+    assert not result.passed
+    assert expected in result.feedback
+
+
+def test_wrong_tuple_length_and_single_array():
+    def two(dout, x, weight, eps):
+        return norm_solution(-1)(dout, x, weight, eps)[:2]
+    assert "should return 3 values (dx, dweight, dbias); it returned 2" in ex.check("layernorm_backward", two).feedback
+
+    def one(dout, x, weight, eps):
+        return norm_solution(-1)(dout, x, weight, eps)[0]
+    assert "should return a tuple (dx, dweight, dbias); it returned an array of shape (4, 6)" in \
+        ex.check("layernorm_backward", one).feedback
+
+
+def test_printing_is_captured(capsys):
+    result = ex.check("mean_triangle", _prints)
+    assert result.passed
+    assert "printed" in result.feedback
+    assert "debugging" not in capsys.readouterr().out
+
+
+def test_a_function_that_never_returns_times_out():
+    result = ex.check("mean_triangle", _hangs, timeout=0.3)
+    assert not result.passed
+    assert "did not return within 0.3 s" in result.feedback
+
+
+def test_system_exit_is_feedback():
+    def leaves(x, dout):
+        raise SystemExit(3)
+    assert "raised SystemExit" in ex.check("mean_triangle", leaves).feedback
+
+
+def test_check_is_deterministic():
+    wrong = norm_solution(-1, ("direct",))
+    assert ex.check("layernorm_backward", wrong).feedback == ex.check("layernorm_backward", wrong).feedback

@@ -1,0 +1,145 @@
+"""tg.backward_steps: the backward pass one node at a time."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from test_random_graphs import SETTINGS, build, graphs
+
+import tinygraph as tg
+
+
+def triangle():
+    """xc = x - mean(x), the graph whose two paths from x learners miss."""
+    x = tg.Node([1.0, 2.0, 4.0], name="x")
+    mu = x.mean()
+    mu.name = "mu"
+    xc = x - mu
+    xc.name = "xc"
+    return x, mu, xc
+
+
+def layer_graph():
+    """A small graph with fan-out, a repeated parent, a constant and a scalar root."""
+    x = tg.Node([[0.5, -1.0, 2.0], [1.5, 0.2, -0.3]], name="x")
+    w = tg.Node([0.3, -0.2, 0.7], name="w")
+    h = (x * w).tanh()
+    sq = h * h
+    loss = (sq.mean() + 2 * h.sum()) / 3
+    return loss
+
+
+def consumers(nodes):
+    out = {id(n): [] for n in nodes}
+    for n in nodes:
+        for p in n.parents:
+            out[id(p)].append(n)
+    return out
+
+
+def test_str_reads_as_equation_gradient_and_contributions():
+    x, mu, xc = triangle()
+    steps = [str(s) for s in tg.backward_steps(xc, np.array([1.0, 2.0, 6.0]))]
+    assert steps == [
+        "step 0  xc = x - mu   grad=[1, 2, 6]   -> x += [1, 2, 6], mu += -9",
+        "step 1  mu = mean(x)   grad=-9   -> x += [-3, -3, -3]",
+        "step 2  x   grad=[-2, -1, 3]   (leaf)",
+    ]
+
+
+def test_steps_come_in_reverse_topological_order():
+    loss = layer_graph()
+    steps = list(tg.backward_steps(loss))
+    assert [s.index for s in steps] == list(range(len(steps)))
+    position = {id(s.node): s.index for s in steps}
+    nodes = tg.topological(loss)
+    assert len(position) == len(nodes)  # every node, constants and leaves included, exactly once
+    for node in nodes:
+        for p in node.parents:
+            assert position[id(p)] > position[id(node)]
+
+
+def test_exhausting_the_steps_equals_backward():
+    a, b = layer_graph(), layer_graph()
+    a.backward()
+    for _ in tg.backward_steps(b):
+        pass
+    for na, nb in zip(tg.topological(a), tg.topological(b)):
+        np.testing.assert_array_equal(na.grad, nb.grad)
+        assert [(c.op, g.tolist()) for c, g in na.contributions] == [(c.op, g.tolist()) for c, g in nb.contributions]
+
+
+def test_step_grad_and_contributions_match_the_nodes():
+    loss = layer_graph()
+    steps = list(tg.backward_steps(loss))
+    received = {id(n): [] for n in tg.topological(loss)}
+    for step in steps:
+        np.testing.assert_array_equal(step.grad, step.node.grad)  # one pass from zero
+        assert [p for p, _ in step.contributions] == list(step.node.parents)
+        for p, g in step.contributions:
+            received[id(p)].append((step.node, g))
+    for node in tg.topological(loss):
+        got = node.contributions
+        assert [c for c, _ in got] == [c for c, _ in received[id(node)]]
+        for (_, g1), (_, g2) in zip(got, received[id(node)]):
+            np.testing.assert_array_equal(g1, g2)
+
+
+def test_repeated_parent_sends_two_contributions():
+    a = tg.Node(3.0, name="a")
+    y = a * a
+    y.name = "y"
+    (step, leaf) = tg.backward_steps(y)
+    assert [(p.name, float(g)) for p, g in step.contributions] == [("a", 3.0), ("a", 3.0)]
+    assert str(step) == "step 0  y = a * a   grad=1   -> a += 3, a += 3"
+    assert float(leaf.grad) == 6.0 and str(leaf) == "step 1  a   grad=6   (leaf)"
+
+
+def test_grad_untouched_until_consumers_ran():
+    loss = layer_graph()
+    loss.backward()  # start from non-zero grads: each step must add exactly its own gradient
+    nodes = tg.topological(loss)
+    before = {id(n): n.grad.copy() for n in nodes}
+    done = set()
+    for step in tg.backward_steps(loss):
+        for n in nodes:
+            if id(n) in done or n is step.node:
+                expected = 2 * before[id(n)]
+            else:
+                expected = before[id(n)]
+            np.testing.assert_allclose(n.grad, expected, rtol=1e-15, err_msg=f"after {step}")
+        done.add(id(step.node))
+
+
+def test_generator_is_lazy_and_an_abandoned_pass_leaves_nothing_behind():
+    x, mu, xc = triangle()
+    steps = tg.backward_steps(xc, np.ones(3))
+    np.testing.assert_array_equal(x.grad, 0)  # nothing runs before the first next()
+    next(steps)
+    steps.close()  # abandon after one step
+    np.testing.assert_array_equal(x.grad, 0)
+    xc.zero_grad()
+    xc.backward(np.array([1.0, 2.0, 6.0]))
+    np.testing.assert_allclose(x.grad, [-2.0, -1.0, 3.0])
+
+
+def test_bad_seed_raises_before_any_step():
+    _, _, xc = triangle()
+    with pytest.raises(ValueError, match="shape"):
+        next(tg.backward_steps(xc))
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
+        next(tg.backward_steps(xc, np.ones(2)))
+
+
+@SETTINGS
+@given(graphs(max_ops=12))
+def test_random_graphs_steps_equal_backward(graph):
+    _, values = build(graph)
+    _, again = build(graph)
+    values[-1].backward()
+    steps = list(tg.backward_steps(again[-1]))
+    for a, b in zip(values, again):
+        np.testing.assert_array_equal(a.grad, b.grad)
+    position = {id(s.node): s.index for s in steps}
+    for node in again:
+        for p in node.parents:
+            assert position[id(p)] > position[id(node)]

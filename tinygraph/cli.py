@@ -1,0 +1,207 @@
+"""The `tinygraph` command: draw example graphs and run the classroom exercises from a shell.
+
+    tinygraph demo triangle --out triangle.png
+    tinygraph exercise list
+    tinygraph exercise show mean_triangle
+    tinygraph exercise check mean_triangle my_answer.py
+
+Exit codes: 0 success (or a passed check), 1 a failed check or a drawing that
+could not be made, 2 a usage error or a file/function that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import tinygraph as tg
+
+from . import exercises
+from .core import Node
+from .nn import functional as F
+from .render import draw
+
+# -- demo graphs ---------------------------------------------------------------------------
+
+
+def _triangle() -> tuple[Node, np.ndarray]:
+    x = Node([1.0, 2.0, 6.0], name="x")
+    mu = x.mean()
+    mu.name = "mu"
+    xc = x - mu
+    xc.name = "xc"
+    return xc, np.array([1.0, 2.0, 3.0])
+
+
+def _layernorm() -> tuple[Node, np.ndarray]:
+    x = Node([1.0, 2.0, 4.0, 7.0], name="x")
+    y = F.layer_norm(x, Node([1.0, 0.5, 2.0, 1.0], name="weight"), Node(np.zeros(4), name="bias"))
+    return y, np.array([0.5, -1.0, 0.25, 1.0])
+
+
+def _batchnorm() -> tuple[Node, np.ndarray]:
+    x = Node([[1.0, -2.0], [3.0, 0.0], [8.0, 1.0]], name="x")
+    y = F.batch_norm(x, Node([1.0, 2.0], name="weight"), Node([0.0, 0.5], name="bias"))
+    return y, np.array([[0.5, -1.0], [1.0, 0.25], [-0.5, 2.0]])
+
+
+def _rmsnorm() -> tuple[Node, np.ndarray]:
+    x = Node([1.0, -2.0, 3.0, 0.5], name="x")
+    y = F.rms_norm(x, Node([1.0, 0.5, 2.0, 1.0], name="weight"))
+    return y, np.array([0.5, -1.0, 0.25, 1.0])
+
+
+DEMOS: dict[str, tuple[str, Callable[[], tuple[Node, np.ndarray]]]] = {
+    "layernorm": ("layer norm of 4 values (the path through mu and through var)", _layernorm),
+    "batchnorm": ("batch norm of a (3, 2) batch, statistics over axis 0", _batchnorm),
+    "rmsnorm": ("RMSNorm of 4 values: x reaches xhat directly and through ms", _rmsnorm),
+    "triangle": ("xc = x - mean(x): the 'triangle' x -> mu -> xc, x -> xc", _triangle),
+}
+
+
+def _demo(args: argparse.Namespace) -> int:
+    _, build = DEMOS[args.name]
+    if args.out is None and args.steps is None:
+        return _fail(2, "demo: give --out FILE (a picture) or --steps FILE.html (a step-through)")
+    try:
+        if args.out is not None:
+            root, dout = build()
+            root.backward(dout)
+            print(draw(root, args.out, format=args.format, rankdir=args.rankdir))
+        if args.steps is not None:
+            stepper = getattr(tg, "stepper", None)  # tg.stepper arrives with issue 9
+            if stepper is None:
+                return _fail(2, "demo --steps needs tg.stepper, which this version of tinygraph does not have yet")
+            root, dout = build()
+            print(stepper(root, args.steps, grad=dout, rankdir=args.rankdir))
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
+        return _fail(1, f"demo {args.name}: {exc}")
+    return 0
+
+
+# -- exercises -------------------------------------------------------------------------------
+
+
+def _exercise_list(args: argparse.Namespace) -> int:
+    width = max(map(len, exercises.names()))
+    for name in exercises.names():
+        print(f"{name:<{width}}  {exercises.EXERCISES[name].title}")
+    return 0
+
+
+def _exercise_show(args: argparse.Namespace) -> int:
+    print(exercises.show(args.name))
+    return 0
+
+
+def _load(name: str, path: str) -> Callable:
+    """The function `name` from the file at `path`; raises `_LoadError` saying why not."""
+    file = Path(path)
+    if not file.is_file():
+        raise _LoadError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(f"_tinygraph_answer_{uuid.uuid4().hex}", file)
+    if spec is None or spec.loader is None:
+        raise _LoadError(f"cannot load {path} as Python (is it a .py file?)")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise _LoadError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}") from None
+    except BaseException as exc:  # noqa: B036 - whatever the file does at import is its problem, not ours
+        raise _LoadError(f"{path} failed while loading: {type(exc).__name__}: {exc}") from None
+    fn = getattr(module, name, None)
+    if fn is None:
+        defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+                         and getattr(v, "__module__", None) == module.__name__)
+        found = f" (it defines: {', '.join(defined)})" if defined else ""
+        signature = exercises.EXERCISES[name].signature
+        raise _LoadError(f"{path} defines no function named {name}{found}; write `{signature}`")
+    if not callable(fn):
+        raise _LoadError(f"{name} in {path} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+class _LoadError(Exception):
+    pass
+
+
+def _exercise_check(args: argparse.Namespace) -> int:
+    try:
+        fn = _load(args.name, args.file)
+    except _LoadError as exc:
+        return _fail(2, f"exercise check: {exc}")
+    result = exercises.check(args.name, fn, timeout=args.timeout)
+    print(result)
+    return 0 if result.passed else 1
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"tinygraph: {message}", file=sys.stderr)
+    return code
+
+
+def _exercise_name(parser: argparse.ArgumentParser) -> None:
+    names = exercises.names()
+    parser.add_argument("name", choices=names, metavar="NAME", help="one of: " + ", ".join(names))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinygraph",
+        description="Draw computational graphs with their gradients, and practise backward passes by hand.",
+        epilog="examples:\n"
+               "  tinygraph demo triangle --out triangle.png\n"
+               "  tinygraph exercise show layernorm_backward\n"
+               "  tinygraph exercise check layernorm_backward answer.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="build an example graph, run backward and draw it",
+        description="Build an example graph, run the backward pass with a fixed upstream gradient and "
+                    "draw it: forward values in black, gradients in red.",
+        epilog="demos:\n" + "\n".join(f"  {name:<10} {text}" for name, (text, _) in DEMOS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("name", choices=list(DEMOS), metavar="NAME", help="one of: " + ", ".join(DEMOS))
+    demo.add_argument("--out", metavar="FILE", help="the picture to write; its extension sets the format")
+    demo.add_argument("--format", choices=["png", "svg"], help="the picture format, overriding the extension")
+    demo.add_argument("--rankdir", choices=["LR", "TB"], default="LR",
+                      help="layout: LR left to right (default), TB top to bottom")
+    demo.add_argument("--steps", metavar="FILE.html", help="also write the backward pass as an HTML step-through")
+    demo.set_defaults(run=_demo)
+
+    exercise = commands.add_parser(
+        "exercise", help="list, show and check the classroom exercises",
+        description="Classroom exercises: write a backward pass by hand and check it against autograd.")
+    actions = exercise.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="the exercise names", description="List the exercises.").set_defaults(
+        run=_exercise_list)
+    show = actions.add_parser("show", help="the task: what to compute and the function to write",
+                              description="Show an exercise: the task, the function signature and the shapes.")
+    _exercise_name(show)
+    show.set_defaults(run=_exercise_show)
+    check = actions.add_parser(
+        "check", help="check your answer in FILE.py",
+        description="Load the function NAME from FILE.py and compare it with autograd on random inputs.",
+        epilog="exit status: 0 passed, 1 failed (the feedback says why), 2 FILE.py or the function cannot be loaded")
+    _exercise_name(check)
+    check.add_argument("file", metavar="FILE.py", help="a Python file that defines a function called NAME")
+    check.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                       help="seconds each call may take (default 5)")
+    check.set_defaults(run=_exercise_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
