@@ -63,13 +63,13 @@ def test_demo_into_a_missing_folder_fails_cleanly(capsys, tmp_path):
     assert code == 1 and "does not exist" in err
 
 
-def test_demo_steps(capsys, tmp_path):
-    out = tmp_path / "steps.html"
-    code, _, err = run(capsys, "demo", "triangle", "--steps", str(out))
-    if hasattr(tg, "stepper"):
-        assert code == 0 and "<svg" in out.read_text()
-    else:
-        assert code == 2 and "tg.stepper" in err and not out.exists()
+@pytest.mark.parametrize("name", list(DEMOS))
+def test_demo_steps_writes_one_page(capsys, tmp_path, name):
+    out = tmp_path / f"{name}.html"
+    code, printed, err = run(capsys, "demo", name, "--steps", "--out", str(out))
+    assert code == 0, err
+    assert "<svg" in out.read_text() and str(out) in printed
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
 def test_help_lists_commands(capsys):

@@ -1,6 +1,7 @@
 """The `tinygraph` command: draw example graphs and run the classroom exercises from a shell.
 
     tinygraph demo triangle --out triangle.png
+    tinygraph demo layernorm --steps --out ln.html
     tinygraph exercise list
     tinygraph exercise show mean_triangle
     tinygraph exercise check mean_triangle my_answer.py
@@ -20,12 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-import tinygraph as tg
-
 from . import exercises
 from .core import Node
 from .nn import functional as F
 from .render import draw
+from .stepper import stepper
 
 # -- demo graphs ---------------------------------------------------------------------------
 
@@ -67,19 +67,13 @@ DEMOS: dict[str, tuple[str, Callable[[], tuple[Node, np.ndarray]]]] = {
 
 def _demo(args: argparse.Namespace) -> int:
     _, build = DEMOS[args.name]
-    if args.out is None and args.steps is None:
-        return _fail(2, "demo: give --out FILE (a picture) or --steps FILE.html (a step-through)")
+    root, dout = build()
     try:
-        if args.out is not None:
-            root, dout = build()
+        if args.steps:
+            print(stepper(root, args.out, grad=dout, rankdir=args.rankdir))
+        else:
             root.backward(dout)
             print(draw(root, args.out, format=args.format, rankdir=args.rankdir))
-        if args.steps is not None:
-            stepper = getattr(tg, "stepper", None)  # tg.stepper arrives with issue 9
-            if stepper is None:
-                return _fail(2, "demo --steps needs tg.stepper, which this version of tinygraph does not have yet")
-            root, dout = build()
-            print(stepper(root, args.steps, grad=dout, rankdir=args.rankdir))
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         return _fail(1, f"demo {args.name}: {exc}")
     return 0
@@ -160,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draw computational graphs with their gradients, and practise backward passes by hand.",
         epilog="examples:\n"
                "  tinygraph demo triangle --out triangle.png\n"
+               "  tinygraph demo layernorm --steps --out ln.html\n"
                "  tinygraph exercise show layernorm_backward\n"
                "  tinygraph exercise check layernorm_backward answer.py",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,11 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="demos:\n" + "\n".join(f"  {name:<10} {text}" for name, (text, _) in DEMOS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("name", choices=list(DEMOS), metavar="NAME", help="one of: " + ", ".join(DEMOS))
-    demo.add_argument("--out", metavar="FILE", help="the picture to write; its extension sets the format")
+    demo.add_argument("--out", metavar="FILE", required=True,
+                      help="the file to write: a picture (its extension sets the format) or, with --steps, a page")
     demo.add_argument("--format", choices=["png", "svg"], help="the picture format, overriding the extension")
     demo.add_argument("--rankdir", choices=["LR", "TB"], default="LR",
                       help="layout: LR left to right (default), TB top to bottom")
-    demo.add_argument("--steps", metavar="FILE.html", help="also write the backward pass as an HTML step-through")
+    demo.add_argument("--steps", action="store_true",
+                      help="write the backward pass as a step-through HTML page (--out ln.html) instead of a picture")
     demo.set_defaults(run=_demo)
 
     exercise = commands.add_parser(

@@ -276,12 +276,16 @@ def _formula(node: Node, labels: dict) -> str:
 
 
 def _cells(value: Any, digits: int, items: int) -> list[str]:
-    """First `items` entries (flattened) as text, and "..." if there are more."""
+    """First `items` entries (flattened) as text, and "..." if there are more.
+
+    One entry more than `items` is shown rather than hidden behind "...".
+    """
     if isinstance(value, float):
         return [number(value, digits)]
     flat = np.ravel(value)
-    cells = [number(float(v), digits) for v in flat[:items]]
-    return cells + ["..."] if flat.size > items else cells
+    if flat.size <= items + 1:
+        return [number(float(v), digits) for v in flat]
+    return [number(float(v), digits) for v in flat[:items]] + ["..."]
 
 
 def _short(value: Any, digits: int, items: int) -> str:
