@@ -8,7 +8,8 @@ Cases, each built by the same code for both libraries:
   drawn from the 200 newest values (micrograd 0.1.0 has no tanh, so relu stands in);
 * mlp: micrograd's demo, MLP(2, [16, 16, 1]) with its max-margin loss and L2 penalty
   on 100 points;
-* chain: a chain y = y * 1.0 + 1.0 one million ops deep: build, backward, free.
+* chain: y = y * 1.0 + 1.0 repeated until one million ops deep (plus a constant leaf
+  per op): build, backward, free.
 
 Build and backward times are medians per node (all nodes of the graph, constants
 included) with Python's default cycle collector on; "gc off" builds are shown for
@@ -93,8 +94,8 @@ def build_mlp(V: Callable, n_points: int = 100) -> Any:
 def build_chain(V: Callable, depth: int) -> tuple[Any, Any]:
     x = V(0.5)
     y = x
-    for _ in range(depth):
-        y = y * 1.0 + 1.0
+    for _ in range(depth // 2):
+        y = y * 1.0 + 1.0  # two ops deeper
     return x, y
 
 
@@ -188,7 +189,7 @@ def main() -> None:
                  "build ratio", "backward ratio"], rows))
     print("(ratios: this library / micrograd; below 1 is faster)" if Value else "")
     print()
-    print(table(["chain y = y * 1.0 + 1.0", "depth", "build", "backward", "grad ok", "free"],
+    print(table(["chain y = y * 1.0 + 1.0", "ops deep", "build", "backward", "grad ok", "free"],
                 [chain_case(lib, V, depth) for lib, V in libs]))
 
 

@@ -9,11 +9,20 @@ and `backward(dout)`; "numpy" is the hand-written closed form (forward, then dx,
 dweight, dbias); "torch composite" is PyTorch autograd of the same formula from
 primitives; "torch fused" is `torch.nn.functional.layer_norm` / `batch_norm`.
 Times are CPU-time medians of whole forward + backward runs after a warm-up.
+
+At 1024x1024 much of tinygraph's (and torch composite's) time can be the kernel
+zero-filling fresh pages: the graph keeps every value and gradient (the API asks
+for them), glibc hands the freed memory back to the OS after each run, and the
+next run faults it in again. The numpy closed form stays small enough to reuse
+its memory. To see the figures without that, keep freed memory in the process:
+
+    MALLOC_TRIM_THRESHOLD_=4000000000 MALLOC_MMAP_THRESHOLD_=4000000000 python benchmarks/tensor.py
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Callable
 
 import numpy as np
@@ -93,6 +102,8 @@ def main() -> None:
     args = parser.parse_args()
     shapes = [(64, 256)] if args.quick else [(64, 256), (1024, 1024), (4096, 1024)]
     print(machine())
+    malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    print(f"glibc malloc settings: {malloc or 'defaults'}")
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}" if torch else
           "torch not installed: pip install -e '.[bench]' to compare")
     rng = np.random.default_rng(0)
@@ -114,7 +125,9 @@ def main() -> None:
             times = {}
             for label, fn in fns.items():
                 check(fn(x, w, b, dout), reference, label)
-                times[label] = median_time(lambda fn=fn: fn(x, w, b, dout), repeat, warmup=2, number=number)
+                def run(fn=fn, x=x, w=w, b=b, dout=dout):
+                    return fn(x, w, b, dout)
+                times[label] = median_time(run, repeat, warmup=2, number=number)
             base = times["numpy closed form"]
             rows.append([f"{kind} norm", f"{shape[0]}x{shape[1]}"]
                         + [f"{times[k] * 1e3:.3f} ms ({times[k] / base:.2f}x)" for k in fns])

@@ -4,15 +4,23 @@ Everything a reader needs to understand reverse-mode autodiff is in this file:
 
 * a `Node` holds a value (`.data`), its parents and a vector-Jacobian product (vjp);
 * `@op` turns a function `forward(*arrays) -> (y, vjp)` into an operation on Nodes;
-* `backward_steps` walks the graph from the root towards the leaves, newest node
-  first, and hands each node's accumulated gradient to its vjp.
+* `backward_steps` walks the graph from the root towards the leaves, consumers
+  before producers, and hands each node's accumulated gradient to its vjp.
 
-Two speed choices shape the code. Scalars are kept internally as Python floats
-(numpy 0-d arithmetic costs about ten times more) and turned into 0-d arrays
-only when a user looks (`.data`, `.grad`). And the graph is walked in reverse
-creation order with a heap, so no separate topological sort is needed: a node is
-always created after its parents, so a node's consumers all have larger serial
-numbers and are processed before it.
+Speed choices that shape the code (benchmarks/ measures them):
+
+* Scalars are kept internally as Python floats (numpy 0-d arithmetic costs about
+  ten times more) and turned into 0-d arrays only when a user looks (`.data`, `.grad`).
+* A graph holds no reference cycles: vjps close over values, never Nodes, and a
+  node's log of contributions names its consumers by weak reference. So graphs are
+  freed by reference counting, and the cycle collector has fewer objects to scan
+  (Node has `__slots__`; `op` unrolls the one- and two-input cases).
+* The backward pass is Kahn's algorithm: one walk counts each node's consumers,
+  then a node runs its vjp once all of them have sent their gradient. Gradients
+  for broadcast inputs are summed down by the engine only when shapes differ
+  (`op(broadcast=True)`), and a gradient array the pass allocated itself is
+  accumulated in place; arrays from vjps are never written to, since they may be
+  another node's value or gradient.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ from __future__ import annotations
 import gc
 import inspect
 import itertools
-import operator
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -453,8 +460,8 @@ def _sent_by(node: Node) -> list[tuple[Node, Any]]:
 def backward_steps(root: Node, grad: Any = None) -> Iterator[Step]:
     """Run the backward pass one node at a time, yielding a `Step` after each node.
 
-    Nodes come newest first, which is a reverse topological order; a node's turn
-    comes only after every node that consumes it has sent its contribution.
+    Nodes come in a reverse topological order: a node's turn comes only after
+    every node that consumes it has sent its contribution.
     """
     return _backward_pass(root, grad, record_steps=True)
 
@@ -568,6 +575,10 @@ def _fit_grad(g: Any, parent: Node, node: Node) -> float | np.ndarray:
     For an op made with `broadcast=True` a gradient in the broadcast shape is
     first summed down to the input's shape.
     """
+    data = parent._data
+    if (g.__class__ is np.ndarray and data.__class__ is np.ndarray and g.shape == data.shape
+            and g.dtype == np.float64 and not _anomaly):
+        return g  # the common case, checked first
     shape = parent.shape
     if g.__class__ is not np.ndarray:
         if not isinstance(g, (int, float, np.integer, np.floating)):
@@ -599,4 +610,4 @@ def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any:
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g_shape[lead:])):
         return g  # not a broadcast of `shape`: the caller reports the mismatch
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1)
-    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
+    return np.add.reduce(g, axis=axes, keepdims=True).reshape(shape)

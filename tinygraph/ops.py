@@ -28,6 +28,8 @@ def sum_to_shape(g: Any, like: Any) -> Any:
     The engine does this itself for ops made with `broadcast=True`; this is for
     vjps that need it on their own.
     """
+    if g.__class__ is float:
+        return g
     return _sum_to_shape(g, np.shape(like))
 
 
@@ -44,7 +46,7 @@ def _power(x: Any, p: float) -> Any:
         except ZeroDivisionError:
             y = None
         return y if y.__class__ is float else float(np.power(np.float64(x), p))  # nan, not complex
-    return np.power(x, p)
+    return x ** p  # numpy's fast paths for p = 2, 0.5, -1
 
 
 def _unary(math_fn: Callable, numpy_fn: Callable) -> Callable:
@@ -94,7 +96,7 @@ def add(a, b):
 @op(formula="{0} - {1}", scalars=True, broadcast=True)
 def sub(a, b):
     def vjp(g):
-        return g, -g
+        return g, -sum_to_shape(g, b)  # summed first: negating the smaller array is cheaper
     return a - b, vjp
 
 
@@ -111,7 +113,7 @@ def div(a, b):
 
     def vjp(g):
         ga = _div(g, b)
-        return ga, -ga * y
+        return ga, -sum_to_shape(ga * y, b)  # summed first: negating the smaller array is cheaper
     return y, vjp
 
 
@@ -126,7 +128,11 @@ def neg(x):
 def pow(x, *, p):  # noqa: A001 - the op is called pow, as in Python
     """x ** p for a number p (the exponent is a setting, not an input)."""
     def vjp(g):
-        return (g * p * _power(x, p - 1),)
+        if x.__class__ is float:
+            return (g * p * _power(x, p - 1),)
+        dx = x * p if p == 2 else _power(x, p - 1) * p  # one new array, then scaled in place
+        dx *= g
+        return (dx,)
     return _power(x, p), vjp
 
 
