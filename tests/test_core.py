@@ -377,3 +377,29 @@ def test_node_exponent_is_refused_with_a_hint():
         tg.Node(2.0) ** tg.Node(3.0)
     with pytest.raises(TypeError, match="exponent"):
         2 ** tg.Node(3.0)
+
+
+def test_each_node_owns_its_grad_array():
+    a, b = tg.Node([1.0, 2.0], name="a"), tg.Node([3.0, 4.0], name="b")
+    y = a + b
+    y.backward(np.ones(2))
+    assert a.grad is not b.grad and a.grad is not y.grad
+    a.grad[...] = 0
+    np.testing.assert_array_equal(y.grad, [1, 1])
+    np.testing.assert_array_equal(b.grad, [1, 1])
+    _, g = b.contributions[0]
+    g[...] = 7
+    np.testing.assert_array_equal(b.contributions[0][1], [1, 1])
+    y.backward(np.ones(2))
+    np.testing.assert_array_equal(b.grad, [2, 2])
+    np.testing.assert_array_equal(a.grad, [1, 1])
+
+
+def test_array_op_returning_a_python_float_still_gets_array_gradients():
+    @tg.op
+    def total(x):
+        return float(x.sum()), lambda g: (np.full(x.shape, g.item()),)
+
+    x = tg.Node([1.0, 2.0])
+    total(x).backward()
+    np.testing.assert_array_equal(x.grad, [1, 1])

@@ -51,7 +51,7 @@ class Node:
     """
 
     __slots__ = (
-        "_data", "_grad", "_pending", "_waiting", "_vjp", "_contrib", "_serial", "_const",
+        "_data", "_grad", "_grad_is_own", "_pending", "_waiting", "_vjp", "_contrib", "_serial", "_const",
         "parents", "op", "name", "attrs", "scope", "__weakref__",
     )
 
@@ -81,19 +81,25 @@ class Node:
 
     @property
     def grad(self) -> np.ndarray:
-        """d(root)/d(this node), summed over every backward pass since the last zero_grad."""
+        """d(root)/d(this node), summed over every backward pass since the last zero_grad.
+
+        Inside a pass nodes may share one gradient array (add hands `g` to both
+        inputs); the first look gives this node its own copy, so writing into it
+        changes nothing else.
+        """
         g = self._grad
         if g is None:
             g = self._grad = np.zeros(self.shape)
-        elif g.__class__ is float:
-            g = self._grad = np.array(g)
+        elif not self._grad_is_own:
+            g = self._grad = np.array(g, dtype=np.float64)
+        self._grad_is_own = True
         return g
 
     @property
     def contributions(self) -> list[tuple[Node | None, np.ndarray]]:
         """(consumer, gradient) for each edge that sent gradient here in the latest pass."""
         flat = self._contrib or ()  # (consumer weakref, gradient, consumer weakref, ...)
-        return [(flat[i](), np.asarray(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(flat[i](), np.array(flat[i + 1], dtype=np.float64)) for i in range(0, len(flat), 2)]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -160,6 +166,7 @@ class Node:
 def _init(node: Node, data, parents, vjp, op, name, attrs, const=False) -> Node:
     node._data = data
     node._grad = None
+    node._grad_is_own = True
     node._pending = None
     node._waiting = None
     node._vjp = vjp
@@ -183,14 +190,16 @@ def _to_value(data: Any, copy: bool) -> float | np.ndarray:
     if isinstance(data, (str, bytes, dict, set)) or data is None:
         raise TypeError(f"Node data must be a number, list of numbers or array, got {type(data).__name__}")
     try:
-        arr = np.array(data, dtype=np.float64, copy=copy)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"Node data must be a number, list of numbers or array, got {type(data).__name__}"
-            f" that numpy cannot read as float64 ({exc})") from None
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "biuf":
-        raise TypeError(f"Node data must be real numbers, got an array of dtype {data.dtype}")
-    return float(arr) if arr.ndim == 0 else arr
+        arr = np.asarray(data)
+    except ValueError as exc:
+        raise TypeError(f"Node data must be a number, list of numbers or array, got a {type(data).__name__}"
+                        f" that numpy cannot read ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        what = f"an ndarray of dtype {arr.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise TypeError(f"Node data must be real numbers, got {what} (numpy reads it as {arr.dtype})")
+    if arr.ndim == 0:
+        return float(arr)
+    return np.array(arr, dtype=np.float64, copy=copy)
 
 
 def constant(value: Any) -> Node:
@@ -233,17 +242,18 @@ def auto_labels(nodes: Sequence[Node]) -> dict[Node, str]:
     return labels
 
 
-def describe(node: Node, labels: dict[Node, str]) -> str:
-    """`node` as an equation of its parents' labels: "xc = x - mu", "v = mean(sq, axis=0)"."""
+def formula(node: Node, labels: dict[Node, str]) -> str:
+    """How `node` was made, in its parents' labels: "x - mu", "mean(sq, axis=0)"."""
     args = [labels[p] for p in node.parents]
-    if not node.op:
-        return labels[node]
-    formula = FORMULAS.get(node.op)
-    if formula:
-        rhs = formula.format(*args, **node.attrs)
-    else:
-        rhs = f"{node.op}(" + ", ".join(args + [f"{k}={v!r}" for k, v in node.attrs.items()]) + ")"
-    return f"{labels[node]} = {rhs}"
+    written = FORMULAS.get(node.op)
+    if written:
+        return written.format(*args, **node.attrs)
+    return f"{node.op}(" + ", ".join(args + [f"{k}={v!r}" for k, v in node.attrs.items()]) + ")"
+
+
+def describe(node: Node, labels: dict[Node, str]) -> str:
+    """`node` as an equation: "xc = x - mu"; a leaf is just its label."""
+    return f"{labels[node]} = {formula(node, labels)}" if node.op else labels[node]
 
 
 # -- defining ops ---------------------------------------------------------------
@@ -297,11 +307,12 @@ def op(fn: Callable | None = None, *, name: str | None = None, formula: str | No
             raise _input_error(op_name, args, settings, exc) from None
         if y.__class__ is not float:
             y = _op_output(y, op_name)
-            if not scalars and y.__class__ is float:
-                vjp = _array_grad(vjp)
+        if y.__class__ is float and not scalars:
+            vjp = _array_grad(vjp)
         out = _new(Node)
         out._data = y
         out._grad = out._pending = out._waiting = out._contrib = None
+        out._grad_is_own = True
         out._vjp = vjp
         out._serial = next(_serials)
         out._const = False
@@ -428,12 +439,12 @@ class Step:
     @property
     def grad(self) -> np.ndarray:
         """The node's full upstream gradient in this pass."""
-        return np.asarray(self._grad, dtype=np.float64)
+        return np.array(self._grad, dtype=np.float64)
 
     @property
     def contributions(self) -> list[tuple[Node, np.ndarray]]:
         """(parent, gradient) for each edge this step sent gradient along."""
-        return [(p, np.asarray(g, dtype=np.float64)) for p, g in self._sent]
+        return [(p, np.array(g, dtype=np.float64)) for p, g in self._sent]
 
     def __str__(self) -> str:
         labels = self._labels
@@ -521,6 +532,7 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
             else:
                 node._pending = None
                 node._grad = g if node._grad is None else node._grad + g
+                node._grad_is_own = False
                 if node._vjp is None:
                     grads = ()
                 else:
@@ -553,7 +565,7 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
                 index += 1
         finished = True
     finally:
-        if not finished:  # an abandoned or failed pass leaves nothing half-done behind
+        if not finished:  # an abandoned or failed pass leaves no pending gradient behind
             for node in found:
                 node._waiting = node._pending = None
 

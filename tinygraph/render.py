@@ -30,7 +30,7 @@ from typing import Any, Callable
 import graphviz
 import numpy as np
 
-from .core import FORMULAS, Node, auto_labels, topological
+from .core import Node, auto_labels, formula, topological
 from .formatting import number, summary
 
 FORWARD = "black"
@@ -225,7 +225,7 @@ class _Style:
                 f"   {_font(kind, MUTED, 10)}</TD></TR>"]
         if node.op:
             rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">'
-                        f"{_font('= ' + _formula(node, labels), MUTED, 11)}</TD></TR>")
+                        f"{_font('= ' + formula(node, labels), MUTED, 11)}</TD></TR>")
         rows.append(_row("data", data, FORWARD))
         if self.grads:
             rows += self._grad_rows(node, labels, fanout)
@@ -265,14 +265,6 @@ def _font(text: str, color: str | None = None, size: int | None = None, bold: bo
         out = "<FONT" + (f' COLOR="{color}"' if color else "") + (f' POINT-SIZE="{size}"' if size else "") + \
             f">{out}</FONT>"
     return out
-
-
-def _formula(node: Node, labels: dict) -> str:
-    args = [labels[p] for p in node.parents]
-    formula = FORMULAS.get(node.op)
-    if formula:
-        return formula.format(*args, **node.attrs)
-    return f"{node.op}(" + ", ".join(args + [f"{k}={v!r}" for k, v in node.attrs.items()]) + ")"
 
 
 def _cells(value: Any, digits: int, items: int) -> list[str]:
