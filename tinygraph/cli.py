@@ -68,12 +68,13 @@ DEMOS: dict[str, tuple[str, Callable[[], tuple[Node, np.ndarray]]]] = {
 def _demo(args: argparse.Namespace) -> int:
     _, build = DEMOS[args.name]
     root, dout = build()
+    rankdir = args.rankdir or ("LR" if args.name == "triangle" else "TB")  # a norm layer is a long chain
     try:
         if args.steps:
-            print(stepper(root, args.out, grad=dout, rankdir=args.rankdir))
+            print(stepper(root, args.out, grad=dout, rankdir=rankdir))
         else:
             root.backward(dout)
-            print(draw(root, args.out, format=args.format, rankdir=args.rankdir))
+            print(draw(root, args.out, format=args.format, rankdir=rankdir))
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         return _fail(1, f"demo {args.name}: {exc}")
     return 0
@@ -170,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", metavar="FILE", required=True,
                       help="the file to write: a picture (its extension sets the format) or, with --steps, a page")
     demo.add_argument("--format", choices=["png", "svg"], help="the picture format, overriding the extension")
-    demo.add_argument("--rankdir", choices=["LR", "TB"], default="LR",
-                      help="layout: LR left to right (default), TB top to bottom")
+    demo.add_argument("--rankdir", choices=["LR", "TB"], default=None,
+                      help="LR left to right or TB top to bottom (default: LR for triangle, TB for the norm layers)")
     demo.add_argument("--steps", action="store_true",
                       help="write the backward pass as a step-through HTML page (--out ln.html) instead of a picture")
     demo.set_defaults(run=_demo)

@@ -114,7 +114,7 @@ def to_dot(root: Node, grads: bool = True, rankdir: str = "LR", *, digits: int =
         text = edge_text(child, k) if edge_text is not None else None
         if text is None and grads and not p.is_constant:
             g = sent.get((child, k))
-            text = None if g is None else _short(g, digits, items)
+            text = None if g is None else short_text(g, digits, items)
         if text:
             attrs["label"] = f"<{_font(text, GRADIENT)}>"
         if p.is_constant:
@@ -280,7 +280,8 @@ def _cells(value: Any, digits: int, items: int) -> list[str]:
     return [number(float(v), digits) for v in flat[:items]] + ["..."]
 
 
-def _short(value: Any, digits: int, items: int) -> str:
+def short_text(value: Any, digits: int = 4, items: int = 3) -> str:
+    """A value as edges and gradient rows show it: "-6", "[0.1, 0.2, 0.3, ...]"."""
     cells = _cells(value if np.ndim(value) else float(value), digits, items)
     return cells[0] if np.ndim(value) == 0 else "[" + ", ".join(cells) + "]"
 

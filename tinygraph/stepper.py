@@ -79,7 +79,7 @@ MAX_NODES = 500  # as tg.draw: beyond this the layout gets slow and the picture 
 
 def grad_text(value: Any) -> str:
     """A gradient as the boxes and edges of the drawing show it: "[0.1, 0.2, 0.3, ...]"."""
-    return render._short(value, 4, 3)
+    return render.short_text(value)
 
 
 def _frames(root: Node, nodes: list[Node], grad: Any) -> list[dict]:
