@@ -2,6 +2,7 @@
 
     python examples/moons_mlp.py              # 200 steps; prints loss and accuracy
     python examples/moons_mlp.py --png moons.png
+    python examples/moons_mlp.py --out-dir DIR  # writes DIR/moons_mlp.png
 
 The data are made here with numpy (no scikit-learn): two interleaved half
 circles with a little noise, labels -1 and +1. The model is
@@ -16,6 +17,7 @@ without it that step is skipped.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -64,7 +66,7 @@ def train(steps: int = 200, seed: int = 1, verbose: bool = False):
     return model, X, y, accuracy
 
 
-def plot_boundary(model: tg.nn.MLP, X: np.ndarray, y: np.ndarray, filename: str) -> bool:
+def plot_boundary(model: tg.nn.MLP, X: np.ndarray, y: np.ndarray, filename: str | Path) -> bool:
     """Write the decision boundary as a PNG; returns False (and writes nothing) without matplotlib."""
     try:
         import matplotlib
@@ -96,12 +98,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--png", help="write the decision boundary to this PNG (needs matplotlib)")
+    parser.add_argument("--out-dir", type=Path, help="write the decision boundary to DIR/moons_mlp.png, "
+                        "like the other examples (needs matplotlib)")
     args = parser.parse_args(argv)
+    png = args.png or (args.out_dir / "moons_mlp.png" if args.out_dir else None)
     model, X, y, accuracy = train(args.steps, args.seed, verbose=True)
     print(f"final training accuracy: {accuracy:.0%}")
-    if args.png:
-        if plot_boundary(model, X, y, args.png):
-            print(f"decision boundary written to {args.png}")
+    if png:
+        if plot_boundary(model, X, y, png):
+            print(f"decision boundary written to {png}")
         else:
             print("matplotlib is not installed: no decision-boundary picture")
 

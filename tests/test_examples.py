@@ -80,3 +80,13 @@ def test_examples_accept_out_dir(tmp_path):
     assert done.returncode == 0, done.stderr
     assert [p.name for p in target.iterdir()] == ["batchnorm_triangle.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pictures"]
+
+
+def test_moons_accepts_out_dir_like_the_others(tmp_path):
+    done = subprocess.run([sys.executable, str(EXAMPLES / "moons_mlp.py"), "--steps", "5", "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "matplotlib is not installed" in done.stdout:
+        assert not list(tmp_path.iterdir())
+    else:
+        assert (tmp_path / "moons_mlp.png").read_bytes().startswith(PNG)

@@ -327,3 +327,30 @@ def test_system_exit_is_feedback():
 def test_check_is_deterministic():
     wrong = norm_solution(-1, ("direct",))
     assert ex.check("layernorm_backward", wrong).feedback == ex.check("layernorm_backward", wrong).feedback
+
+
+class _Unreadable:
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("cannot be read")
+
+
+class _NoMessage(Exception):
+    def __str__(self):
+        raise RuntimeError("no message")
+
+
+def _raises_no_message(x, dout):
+    raise _NoMessage()
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda x, dout: _Unreadable(), "got _Unreadable, which is not an array of numbers"),
+    (lambda x, dout: dout + 0j, "dx has complex values"),
+    (lambda x, dout: np.array([None] * len(x)), "got an ndarray of dtype object, which is not an array of numbers"),
+    (_raises_no_message, "your function raised _NoMessage: (its message could not be shown)"),
+    (lambda x, dout: (dout,), "not a tuple of 1 item."),
+])
+def test_odd_return_values_and_errors_become_feedback(fn, expected):
+    result = ex.check("mean_triangle", fn)
+    assert not result.passed
+    assert expected in result.feedback

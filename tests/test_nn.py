@@ -439,3 +439,8 @@ def test_sgd_rejects_non_nodes():
         tg.nn.SGD([tg.Node(1.0), np.ones(2)], lr=0.1)
     with pytest.raises(ValueError, match="empty"):
         tg.nn.SGD([], lr=0.1)
+
+
+def test_sgd_rejects_a_learning_rate_that_is_not_a_number():
+    with pytest.raises(TypeError, match="SGD: lr must be a number, got str '0.1'"):
+        tg.nn.SGD([tg.Node(1.0)], lr="0.1")

@@ -162,6 +162,17 @@ def test_bad_shapes_are_clear_errors(call, message):
         call()
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: ref.layernorm_backward("dout", np.ones((2, 3)), None),
+     "dout must be a number or an array of numbers, got str"),
+    (lambda: ref.batchnorm_forward({"x": 1}), "x must be a number or an array of numbers, got dict"),
+    (lambda: ref.rmsnorm_backward(np.ones((2, 3)), np.ones((2, 3)), ["a", "b", "c"]), "weight must be a number"),
+])
+def test_non_numeric_input_is_a_clear_type_error(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
 def test_docstrings_write_the_formulas():
     assert "mean(dxhat * xhat)" in ref.layernorm_backward.__doc__
     assert "mean(dxhat * xhat)" in ref.batchnorm_backward.__doc__

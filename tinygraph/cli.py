@@ -32,11 +32,8 @@ from .stepper import stepper
 
 def _triangle() -> tuple[Node, np.ndarray]:
     x = Node([1.0, 2.0, 6.0], name="x")
-    mu = x.mean()
-    mu.name = "mu"
-    xc = x - mu
-    xc.name = "xc"
-    return xc, np.array([1.0, 2.0, 3.0])
+    mu = F.named(x.mean(), "mu")
+    return F.named(x - mu, "xc"), np.array([1.0, 2.0, 3.0])
 
 
 def _layernorm() -> tuple[Node, np.ndarray]:
@@ -75,7 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
         else:
             root.backward(dout)
             print(draw(root, args.out, format=args.format, rankdir=rankdir))
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:  # OSError: a missing folder, a read-only disk
         return _fail(1, f"demo {args.name}: {exc}")
     return 0
 
@@ -163,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="build an example graph, run backward and draw it",
-        description="Build an example graph, run the backward pass with a fixed upstream gradient and "
-                    "draw it: forward values in black, gradients in red.",
+        description="Build an example graph, run the backward pass with a fixed upstream gradient\n"
+                    "and draw it: forward values in black, gradients in red.",
         epilog="demos:\n" + "\n".join(f"  {name:<10} {text}" for name, (text, _) in DEMOS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("name", choices=list(DEMOS), metavar="NAME", help="one of: " + ", ".join(DEMOS))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import textwrap
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ class Exercise:
 
     name: str
     title: str
-    formula: str
+    forward: tuple[str, ...]  # the forward computation, one statement per line
     params: tuple[str, ...]
     outputs: tuple[str, ...]
     shapes: str
@@ -91,15 +92,10 @@ class Result:
 # -- the graphs that define the right answers ----------------------------------------------
 
 
-def _named(node: Node, name: str) -> Node:
-    node.name = name
-    return node
-
-
 def _mean_triangle_graph(x, dout):
     x = Node(x, name="x")
-    mu = _named(x.mean(), "mu")
-    return _named(x - mu, "y"), {"dx": x}
+    mu = F.named(x.mean(), "mu")
+    return F.named(x - mu, "y"), {"dx": x}
 
 
 def _norm_graph(axis: int, eps_on_sigma: bool = False) -> Callable:
@@ -119,9 +115,9 @@ def _rmsnorm_graph(dout, x, weight, eps):
 
 def _softmax_graph(dout, x):
     x = Node(x, name="x")
-    e = _named(x.exp(), "e")
-    s = _named(e.sum(axis=-1, keepdims=True), "s")
-    return _named(e / s, "y"), {"dx": x}
+    e = F.named(x.exp(), "e")
+    s = F.named(e.sum(axis=-1, keepdims=True), "s")
+    return F.named(e / s, "y"), {"dx": x}
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -179,8 +175,8 @@ def _norm_exercise(name, what, axis, sizes, shape_text, other):
     return Exercise(
         name=name,
         title=f"the {what} backward pass",
-        formula=(f"mu = mean(x, axis={axis}), xc = x - mu, var = mean(xc**2, axis={axis}), "
-                 "std = sqrt(var + eps), xhat = xc / std, y = xhat * weight + bias"),
+        forward=(f"mu = mean(x, axis={axis})", "xc = x - mu", f"var = mean(xc**2, axis={axis})",
+                 "std = sqrt(var + eps)", "xhat = xc / std", "y = xhat * weight + bias"),
         params=("dout", "x", "weight", "eps"),
         outputs=("dx", "dweight", "dbias"),
         shapes=shape_text,
@@ -212,7 +208,7 @@ def _register(ex: Exercise) -> None:
 _register(Exercise(
     name="mean_triangle",
     title="the gradient through the mean's triangle",
-    formula="mu = mean(x), y = x - mu",
+    forward=("mu = mean(x)", "y = x - mu"),
     params=("x", "dout"),
     outputs=("dx",),
     shapes="x, dout: shape (N,).  Return dx, shape (N,): dL/dx when dL/dy = dout.",
@@ -231,17 +227,17 @@ _register(Exercise(
 _register(_norm_exercise(
     "layernorm_backward", "layer norm", -1, ((4, 6), (3, 5), (5, 8)),
     "x, dout: shape (B, N), normalised over the last axis; weight: shape (N,); eps: a float.\n"
-    "Return (dx, dweight, dbias) with the shapes of x, weight and weight (bias has weight's shape).",
+    "Return (dx, dweight, dbias): dx has the shape of x, dweight and dbias the shape of weight.",
     ("batch norm (over axis 0)", 0)))
 _register(_norm_exercise(
     "batchnorm_backward", "batch norm (training mode)", 0, ((8, 3), (5, 4), (6, 7)),
     "x, dout: shape (N, D), normalised over axis 0 (the batch); weight: shape (D,); eps: a float.\n"
-    "Return (dx, dweight, dbias) with the shapes of x, weight and weight (bias has weight's shape).",
+    "Return (dx, dweight, dbias): dx has the shape of x, dweight and dbias the shape of weight.",
     ("layer norm (over the last axis)", -1)))
 _register(Exercise(
     name="rmsnorm_backward",
     title="the RMSNorm backward pass",
-    formula="ms = mean(x**2, last axis), rms = sqrt(ms + eps), xhat = x / rms, y = xhat * weight",
+    forward=("ms = mean(x**2, last axis)", "rms = sqrt(ms + eps)", "xhat = x / rms", "y = xhat * weight"),
     params=("dout", "x", "weight", "eps"),
     outputs=("dx", "dweight"),
     shapes="x, dout: shape (B, N), normalised over the last axis; weight: shape (N,); eps: a float.\n"
@@ -257,7 +253,7 @@ _register(Exercise(
 _register(Exercise(
     name="softmax_backward",
     title="the softmax backward pass",
-    formula="e = exp(x), s = sum(e, last axis), y = e / s",
+    forward=("e = exp(x)", "s = sum(e, last axis)", "y = e / s"),
     params=("dout", "x"),
     outputs=("dx",),
     shapes="x, dout: shape (B, C), softmax over the last axis.  Return dx, shape (B, C).",
@@ -293,7 +289,8 @@ def show(name: str) -> str:
     lines = [
         f"{ex.name}: {ex.title}",
         "",
-        f"    forward:  {ex.formula}",
+        f"    forward:  {ex.forward[0]}",
+        *(f"              {statement}" for statement in ex.forward[1:]),
         "",
         "Write the backward pass by hand, in numpy:",
         "",
@@ -306,8 +303,8 @@ def show(name: str) -> str:
     ]
     if ex.groups:
         routes = [ex.direct] + [f"the path through {g}" for g in ex.groups]
-        lines.append(f"Gradient reaches x along several paths: {_join(routes)}. "
-                     f"Your {ex.outputs[0]} must add them all.")
+        lines.append(textwrap.fill(f"Gradient reaches x along several paths: {_join(routes)}. "
+                                   f"Your {ex.outputs[0]} must add them all.", width=90))
     lines += ["", f'Check it:  tg.exercises.check("{ex.name}", {ex.name})',
               f"      or:  tinygraph exercise check {ex.name} FILE.py"]
     return "\n".join(lines)
@@ -367,7 +364,11 @@ def _error_text(exc: BaseException, fn: Callable) -> str:
             line = tb.tb_lineno
         tb = tb.tb_next
     where = f" (line {line})" if line is not None else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    try:
+        message = str(exc)
+    except Exception:  # an exception class of the student's own whose __str__ fails
+        message = "(its message could not be shown)"
+    return f"{type(exc).__name__}: {message}{where}"
 
 
 class _Wrong(Exception):
@@ -379,12 +380,18 @@ def _to_array(value: Any, label: str, expected: np.ndarray) -> np.ndarray:
         raise _Wrong(f"{label} is a tinygraph Node; return a numpy array (the numbers, e.g. node.data).")
     if value is None or isinstance(value, (str, bytes, dict)):
         raise _Wrong(f"{label} should be a numpy array of shape {expected.shape}, got {type(value).__name__}.")
+    what = f"an ndarray of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+    not_numbers = _Wrong(f"{label} should be a numpy array of shape {expected.shape}; "
+                         f"got {what}, which is not an array of numbers.")
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _Wrong(f"{label} should be a numpy array of shape {expected.shape}; "
-                     f"got {type(value).__name__}, which is not an array of numbers.") from None
-    return arr
+        arr = np.asarray(value)
+    except Exception:  # whatever the returned object does when read is feedback, not a crash
+        raise not_numbers from None
+    if arr.dtype.kind == "c":
+        raise _Wrong(f"{label} has complex values; the gradient of a real function is real.")
+    if arr.dtype.kind not in "biuf":  # strings, None, sets, ragged lists...
+        raise not_numbers
+    return arr.astype(np.float64)
 
 
 def _unpack(value: Any, ex: Exercise, expected: tuple) -> tuple[np.ndarray, ...]:
@@ -392,8 +399,8 @@ def _unpack(value: Any, ex: Exercise, expected: tuple) -> tuple[np.ndarray, ...]
     n = len(ex.outputs)
     if n == 1:
         if isinstance(value, (tuple, list)) and len(value) in (1, 2, 3) and not _is_numeric_list(value):
-            raise _Wrong(f"return {ex.outputs[0]} itself (an array), not a {type(value).__name__} of "
-                         f"{len(value)} items.")
+            items = "1 item" if len(value) == 1 else f"{len(value)} items"
+            raise _Wrong(f"return {ex.outputs[0]} itself (an array), not a {type(value).__name__} of {items}.")
         return (_to_array(value, ex.outputs[0], expected[0]),)
     wanted = "(" + ", ".join(ex.outputs) + ")"
     if isinstance(value, np.ndarray) or not isinstance(value, (tuple, list)):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Node, _fit_grad, _grad_tuple, _seed, auto_labels, topological
+from .core import Node, _fit_grad, _grad_tuple, auto_labels, constant, topological
 from .formatting import summary
 
 
@@ -88,9 +88,11 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> li
             f"paths: there are {total} paths from leaf to root, more than max_paths={max_paths}; "
             f"pass a larger max_paths to list them all")
     labels = _Labels(nodes)
-    seed = np.ones(root.shape) if grad is None else _seed(root, grad)
+    seed = np.ones(root.shape) if grad is None else np.array(constant(grad).data)
+    if seed.shape != root.shape:
+        raise ValueError(f"paths: grad has shape {seed.shape} but root has shape {root.shape}")
     if root.shape == ():
-        seed = float(seed)
+        seed = float(seed)  # 0-d values are floats inside the engine, as in backward()
     found = []
     # depth-first from the root; `trail` is a linked list (node, input, rest) back to the root
     stack = [(root, seed, None)]
@@ -103,10 +105,7 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> li
         branches = []
         for i, (p, gp) in enumerate(zip(node.parents, grads)):
             if id(p) in counts:
-                if gp is None:
-                    gp = np.zeros(p.shape)
-                elif gp.__class__ is not float or p._data.__class__ is not float:
-                    gp = _fit_grad(gp, p, node)
+                gp = np.zeros(p.shape) if gp is None else _fit_grad(gp, p, node)
                 branches.append((p, gp, (node, i, trail)))
         stack.extend(reversed(branches))  # first argument first
     return found

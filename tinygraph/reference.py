@@ -237,8 +237,16 @@ def _sum_rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1]).sum(axis=0)
 
 
+def _floats(a: Any, what: str) -> np.ndarray:
+    """`a` as a float64 array (no copy when it already is one: nothing here writes into it)."""
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number or an array of numbers, got {type(a).__name__}") from None
+
+
 def _array(a: Any, what: str, ndim: int | None = None) -> np.ndarray:
-    arr = np.asarray(a, dtype=np.float64)
+    arr = _floats(a, what)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{what} must have shape (N, D), got shape {arr.shape}")
     if arr.ndim == 0:
@@ -250,7 +258,7 @@ def _params(x: np.ndarray, p: Any, what: str, fill: float = 1.0) -> np.ndarray:
     d = x.shape[-1]
     if p is None:
         return np.full(d, fill)
-    p = np.asarray(p, dtype=np.float64)
+    p = _floats(p, what)
     if p.shape != (d,):
         raise ValueError(f"{what} must have shape ({d},) to match x of shape {x.shape}, got shape {p.shape}")
     return p
@@ -258,7 +266,7 @@ def _params(x: np.ndarray, p: Any, what: str, fill: float = 1.0) -> np.ndarray:
 
 def _inputs(dout: Any, x: Any, weight: Any, ndim: int | None = None):
     x = _array(x, "x", ndim)
-    dout = np.asarray(dout, dtype=np.float64)
+    dout = _floats(dout, "dout")
     if dout.shape != x.shape:
         raise ValueError(f"dout must have the shape of x: got dout {dout.shape} and x {x.shape}")
     return dout, x, _params(x, weight, "weight")

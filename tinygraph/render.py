@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,7 +92,7 @@ def to_dot(root: Node, grads: bool = True, rankdir: str = "LR", *, digits: int =
     for _, _, p in edges:
         uses[p] = uses.get(p, 0) + 1
     fanout = {p for p, n in uses.items() if n > 1 and not p.is_constant} if highlight_fanout else set()
-    sent = _sent(drawn) if grads else {}
+    sent = edge_grads(drawn) if grads else {}
     style = _Style(digits, items, grads, grad_text)
 
     dot = graphviz.Digraph(
@@ -152,7 +152,8 @@ def _within(root: Node, depth: int) -> set[Node]:
     """Nodes at most `depth` edges above `root` (breadth first, no recursion)."""
     seen, frontier = {root}, [root]
     for _ in range(depth):
-        frontier = [p for n in frontier for p in n.parents if p not in seen and not seen.add(p)]
+        frontier = list(dict.fromkeys(p for n in frontier for p in n.parents if p not in seen))
+        seen.update(frontier)
     return seen
 
 
@@ -170,10 +171,13 @@ def _too_big(nodes: list[Node], n: int, max_nodes: int, depth: Any, scope: Any) 
             f"or pass max_nodes={n} (or None) to draw everything (an .svg renders much faster than a .png).")
 
 
-def _sent(drawn: dict[Node, None]) -> dict[tuple[Node, int], Any]:
-    """(child, k) -> the gradient child sent to its k-th parent in the latest pass."""
+def edge_grads(children: Iterable[Node]) -> dict[tuple[Node, int], np.ndarray]:
+    """(child, k) -> the gradient `child` sent to its k-th parent in the latest pass.
+
+    Read from the parents' `.contributions`; edges that carried nothing are left out.
+    """
     out = {}
-    for child in drawn:
+    for child in children:
         seen: dict[Node, int] = {}
         for k, p in enumerate(child.parents):
             j = seen[p] = seen.get(p, -1) + 1  # a + a: the j-th use of p is p's j-th entry from child
@@ -216,7 +220,7 @@ class _Style:
         if node.is_constant:
             text = labels[node] if node.name is None else f"{node.name} = {summary(node.data)}"
             return "<" + _font(text, MUTED, 11) + ">"
-        data = _cells(node.data if node.ndim else node.item(), self.digits, self.items)
+        data = _cells(node.data, self.digits, self.items)
         width = len(data) + 1
         kind = node.op or "leaf"
         if node.ndim:
@@ -282,7 +286,7 @@ def _cells(value: Any, digits: int, items: int) -> list[str]:
 
 def short_text(value: Any, digits: int = 4, items: int = 3) -> str:
     """A value as edges and gradient rows show it: "-6", "[0.1, 0.2, 0.3, ...]"."""
-    cells = _cells(value if np.ndim(value) else float(value), digits, items)
+    cells = _cells(value, digits, items)
     return cells[0] if np.ndim(value) == 0 else "[" + ", ".join(cells) + "]"
 
 

@@ -22,6 +22,7 @@ from . import render
 from .core import Node, Step, auto_labels, backward_steps, describe, topological
 from .formatting import summary
 
+MAX_NODES = 500  # as tg.draw: beyond this the layout gets slow and the picture unreadable
 FORWARD_CAPTION = "forward pass: every node shows its value (black). Press \u2192 to start the backward pass."
 
 
@@ -74,9 +75,6 @@ def stepper(root: Node, filename: str | Path | None = None, grad: Any = None,
     return str(filename)
 
 
-MAX_NODES = 500  # as tg.draw: beyond this the layout gets slow and the picture unreadable
-
-
 def grad_text(value: Any) -> str:
     """A gradient as the boxes and edges of the drawing show it: "[0.1, 0.2, 0.3, ...]"."""
     return render.short_text(value)
@@ -100,7 +98,8 @@ def _frames(root: Node, nodes: list[Node], grad: Any) -> list[dict]:
         if step.node is root and not root.is_constant:
             so_far[i] = step.grad
             frame["grads"][i] = grad_text(step.grad)
-        for k, (parent, g) in _edge_slots(step):
+        for (_, k), g in render.edge_grads([step.node]).items():
+            parent = step.node.parents[k]
             if parent.is_constant:
                 continue
             p = index[id(parent)]
@@ -116,17 +115,6 @@ def _caption(step: Step, labels: dict[Node, str]) -> str:
     text = f"{describe(step.node, labels)}: grad {summary(step.grad)}"
     sent = ", ".join(f"{labels[p]} += {summary(g)}" for p, g in step.contributions)
     return text + (f" -> {sent}" if sent else " (leaf)")
-
-
-def _edge_slots(step: Step) -> list[tuple[int, tuple[Node, np.ndarray]]]:
-    """Pair each contribution with its parent slot k (contributions come in slot order)."""
-    sent = step.contributions
-    slots, j = [], 0
-    for k, parent in enumerate(step.node.parents):
-        if j < len(sent) and sent[j][0] is parent:
-            slots.append((k, sent[j]))
-            j += 1
-    return slots
 
 
 # -- the drawing -------------------------------------------------------------------

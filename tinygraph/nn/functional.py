@@ -24,7 +24,7 @@ from ..core import Node, constant, scope
 
 __all__ = [
     "layer_norm", "batch_norm", "rms_norm", "linear",
-    "as_input", "normalize", "affine", "rms_body", "linear_body", "running_norm",
+    "as_input", "normalize", "affine", "rms_body", "linear_body", "running_norm", "named",
 ]
 
 
@@ -49,14 +49,14 @@ def normalize(x: Node, axis: int, weight: Any = None, bias: Any = None, eps: flo
     it is `std_eps = sqrt(var) + eps` instead (the convention of some derivations). No scope
     is opened here: the callers open theirs.
     """
-    mu = _named(x.mean(axis=axis, keepdims=True), "mu")
-    xc = _named(x - mu, "xc")
-    var = _named(_named(xc ** 2, "sq").mean(axis=axis, keepdims=True), "var")
+    mu = named(x.mean(axis=axis, keepdims=True), "mu")
+    xc = named(x - mu, "xc")
+    var = named(named(xc ** 2, "sq").mean(axis=axis, keepdims=True), "var")
     if eps_on_sigma:
-        denom = _named(_named(var.sqrt(), "std") + eps, "std_eps")
+        denom = named(named(var.sqrt(), "std") + eps, "std_eps")
     else:
-        denom = _named(_named(var + eps, "var_eps").sqrt(), "std")
-    return affine(_named(xc / denom, "xhat"), weight, bias)
+        denom = named(named(var + eps, "var_eps").sqrt(), "std")
+    return affine(named(xc / denom, "xhat"), weight, bias)
 
 
 def affine(xhat: Node, weight: Any = None, bias: Any = None) -> Node:
@@ -65,9 +65,9 @@ def affine(xhat: Node, weight: Any = None, bias: Any = None) -> Node:
         return xhat
     y = xhat
     if weight is not None:
-        y = _named(y * weight, "scaled" if bias is not None else "y")
+        y = named(y * weight, "scaled" if bias is not None else "y")
     if bias is not None:
-        y = _named(y + bias, "y")
+        y = named(y + bias, "y")
     return y
 
 
@@ -106,9 +106,9 @@ def rms_norm(x: Any, weight: Any = None, eps: float = 1e-5) -> Node:
 
 def rms_body(x: Node, weight: Any, eps: float) -> Node:
     """The nodes of RMSNorm: sq, ms, ms_eps, rms, xhat and (with a weight) y."""
-    ms = _named(_named(x ** 2, "sq").mean(axis=-1, keepdims=True), "ms")
-    rms = _named(_named(ms + eps, "ms_eps").sqrt(), "rms")
-    return affine(_named(x / rms, "xhat"), weight)
+    ms = named(named(x ** 2, "sq").mean(axis=-1, keepdims=True), "ms")
+    rms = named(named(ms + eps, "ms_eps").sqrt(), "rms")
+    return affine(named(x / rms, "xhat"), weight)
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Node:
@@ -121,18 +121,19 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Node:
 def linear_body(x: Node, weight: Any, bias: Any) -> Node:
     """The nodes of a linear layer: `xw = x @ weight`, then `y = xw + bias`."""
     if bias is None:
-        return _named(x @ weight, "y")
-    return _named(_named(x @ weight, "xw") + bias, "y")
+        return named(x @ weight, "y")
+    return named(named(x @ weight, "xw") + bias, "y")
 
 
 def running_norm(x: Node, mean: Any, var: Any, weight: Any, bias: Any, eps: float) -> Node:
     """Normalization with fixed statistics (BatchNorm1d in eval mode); they enter as constants."""
-    xc = _named(x - _named(constant(mean), "running_mean"), "xc")
-    std = _named(_named(_named(constant(var), "running_var") + eps, "var_eps").sqrt(), "std")
-    return affine(_named(xc / std, "xhat"), weight, bias)
+    xc = named(x - named(constant(mean), "running_mean"), "xc")
+    std = named(named(named(constant(var), "running_var") + eps, "var_eps").sqrt(), "std")
+    return affine(named(xc / std, "xhat"), weight, bias)
 
 
-def _named(node: Node, name: str) -> Node:
+def named(node: Node, name: str) -> Node:
+    """Give `node` a name (shown in drawings, tables and captions) and return it."""
     node.name = name
     return node
 

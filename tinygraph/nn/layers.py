@@ -84,7 +84,26 @@ def _check_eps(eps: Any, owner: str) -> float:
     return float(eps)
 
 
-class LayerNorm(Module):
+class _Norm(Module):
+    """What the norm layers share: `dim`, `eps`, and with `affine` a `weight` of ones and a `bias` of zeros."""
+
+    has_bias = True
+
+    def __init__(self, dim: int, eps: float, affine: bool) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.dim = _check_size(dim, "dim", owner)
+        self.eps = _check_eps(eps, owner)
+        self.affine = bool(affine)
+        self.weight = Node(np.ones(self.dim), name="weight") if affine else None
+        if self.has_bias:
+            self.bias = Node(np.zeros(self.dim), name="bias") if affine else None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.dim}, eps={self.eps}, affine={self.affine})"
+
+
+class LayerNorm(_Norm):
     """Normalize each row over the last axis, then scale and shift: PyTorch's `nn.LayerNorm(dim)`.
 
     `y = (x - mu) / sqrt(var + eps) * weight + bias`, with `mu` and the biased
@@ -94,22 +113,14 @@ class LayerNorm(Module):
     name = "layernorm"
 
     def __init__(self, dim: int, eps: float = 1e-5, affine: bool = True) -> None:
-        super().__init__()
-        self.dim = _check_size(dim, "dim", "LayerNorm")
-        self.eps = _check_eps(eps, "LayerNorm")
-        self.affine = bool(affine)
-        self.weight = Node(np.ones(self.dim), name="weight") if affine else None
-        self.bias = Node(np.zeros(self.dim), name="bias") if affine else None
+        super().__init__(dim, eps, affine)
 
     def forward(self, x: Node) -> Node:
         self._check_last_dim(x, self.dim)
         return F.normalize(x, -1, self.weight, self.bias, self.eps)
 
-    def __repr__(self) -> str:
-        return f"LayerNorm({self.dim}, eps={self.eps}, affine={self.affine})"
 
-
-class BatchNorm1d(Module):
+class BatchNorm1d(_Norm):
     """Normalize each feature over the batch (axis 0): PyTorch's `nn.BatchNorm1d(dim)` for (N, D) input.
 
     In training mode it uses the batch's mean and biased variance and updates
@@ -121,15 +132,10 @@ class BatchNorm1d(Module):
     name = "batchnorm1d"
 
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
-        super().__init__()
-        self.dim = _check_size(dim, "dim", "BatchNorm1d")
-        self.eps = _check_eps(eps, "BatchNorm1d")
+        super().__init__(dim, eps, affine)
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) or not 0 <= momentum <= 1:
             raise ValueError(f"BatchNorm1d: momentum must be a number in [0, 1], got {momentum!r}")
         self.momentum = float(momentum)
-        self.affine = bool(affine)
-        self.weight = Node(np.ones(self.dim), name="weight") if affine else None
-        self.bias = Node(np.zeros(self.dim), name="bias") if affine else None
         self.running_mean = np.zeros(self.dim)
         self.running_var = np.ones(self.dim)
 
@@ -153,27 +159,21 @@ class BatchNorm1d(Module):
         return f"BatchNorm1d({self.dim}, eps={self.eps}, momentum={self.momentum}, affine={self.affine})"
 
 
-class RMSNorm(Module):
+class RMSNorm(_Norm):
     """Divide each row by its root mean square, then scale: PyTorch's `nn.RMSNorm(dim, eps=1e-5)`.
 
-    `y = x / sqrt(mean(x ** 2, last axis) + eps) * weight`; `weight` starts at ones.
+    `y = x / sqrt(mean(x ** 2, last axis) + eps) * weight`; `weight` starts at ones (no bias).
     """
 
     name = "rmsnorm"
+    has_bias = False
 
     def __init__(self, dim: int, eps: float = 1e-5, affine: bool = True) -> None:
-        super().__init__()
-        self.dim = _check_size(dim, "dim", "RMSNorm")
-        self.eps = _check_eps(eps, "RMSNorm")
-        self.affine = bool(affine)
-        self.weight = Node(np.ones(self.dim), name="weight") if affine else None
+        super().__init__(dim, eps, affine)
 
     def forward(self, x: Node) -> Node:
         self._check_last_dim(x, self.dim)
         return F.rms_body(x, self.weight, self.eps)
-
-    def __repr__(self) -> str:
-        return f"RMSNorm({self.dim}, eps={self.eps}, affine={self.affine})"
 
 
 class Linear(Module):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from ..core import Node
 
 __all__ = ["SGD"]
@@ -22,6 +24,8 @@ class SGD:
                 raise TypeError(f"SGD: parameter {i} must be a Node, got {type(p).__name__}")
         if not self.params:
             raise ValueError("SGD: got an empty list of parameters")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"SGD: lr must be a number, got {type(lr).__name__} {lr!r}")
         self.lr = lr
 
     def step(self) -> None:
