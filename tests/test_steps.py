@@ -143,3 +143,18 @@ def test_random_graphs_steps_equal_backward(graph):
     for node in again:
         for p in node.parents:
             assert position[id(p)] > position[id(node)]
+
+
+def test_a_skipped_slot_does_not_shift_the_edges():
+    """For op(x, x) whose vjp sends nothing along slot 0, the gradient belongs to slot 1."""
+    @tg.op
+    def second(a, b):
+        return b * 1, lambda g: (None, g)
+
+    x = tg.Node([1.0, 2.0], name="x")
+    y = second(x, x)
+    steps = list(tg.backward_steps(y, np.ones(2)))
+    assert [(k, p) for k, p, _ in tg.core.sent_along(y)] == [(1, x)]
+    assert [p for p, _ in steps[0].contributions] == [x]
+    assert list(tg.render.edge_grads([y])) == [(y, 1)]
+    assert steps[0].caption().startswith("second1 = second(x, x): grad [1, 1] -> x += [1, 1]")

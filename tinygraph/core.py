@@ -98,8 +98,8 @@ class Node:
     @property
     def contributions(self) -> list[tuple[Node | None, np.ndarray]]:
         """(consumer, gradient) for each edge that sent gradient here in the latest pass."""
-        flat = self._contrib or ()  # (consumer weakref, gradient, consumer weakref, ...)
-        return [(flat[i](), np.array(flat[i + 1], dtype=np.float64)) for i in range(0, len(flat), 2)]
+        log = self._contrib or ()  # consumer weakref, argument slot, gradient, consumer weakref, ...
+        return [(log[i](), np.array(log[i + 2], dtype=np.float64)) for i in range(0, len(log), 3)]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -434,7 +434,7 @@ class Step:
         self.node = node
         self._grad = grad
         self._labels = labels
-        self._sent = _sent_by(node)
+        self._sent = [(p, g) for _, p, g in sent_along(node)]
 
     @property
     def grad(self) -> np.ndarray:
@@ -446,26 +446,46 @@ class Step:
         """(parent, gradient) for each edge this step sent gradient along."""
         return [(p, np.array(g, dtype=np.float64)) for p, g in self._sent]
 
+    def _sent_text(self) -> str:
+        return ", ".join(f"{self._labels[p]} += {summary(g)}" for p, g in self._sent)
+
+    def caption(self) -> str:
+        """The step as one line without its number: "xc = x - mu: grad [..] -> x += [..], mu += [..]"."""
+        sent = self._sent_text()
+        text = f"{describe(self.node, self._labels)}: grad {summary(self._grad)}"
+        return text + (f" -> {sent}" if sent else " (leaf)")
+
     def __str__(self) -> str:
-        labels = self._labels
-        sent = ", ".join(f"{labels[p]} += {summary(g)}" for p, g in self._sent)
-        text = f"step {self.index}  {describe(self.node, labels)}   grad={summary(self._grad)}"
+        sent = self._sent_text()
+        text = f"step {self.index}  {describe(self.node, self._labels)}   grad={summary(self._grad)}"
         return text + (f"   -> {sent}" if sent else "   (leaf)")
 
     __repr__ = __str__
 
 
-def _sent_by(node: Node) -> list[tuple[Node, Any]]:
-    """What `node` just sent: for each parent edge, the entry it added to that parent's log."""
-    sent, seen = [], {}
-    for p in node.parents:
-        flat = p._contrib or ()
-        # the k-th time p appears among the parents is the k-th entry from node in p's log
-        k = seen[id(p)] = seen.get(id(p), -1) + 1
-        mine = [flat[i + 1] for i in range(0, len(flat), 2) if flat[i]() is node]
-        if k < len(mine):
-            sent.append((p, mine[k]))
+def sent_along(node: Node) -> list[tuple[int, Node, Any]]:
+    """(argument slot, parent, gradient) for each edge `node` sent gradient along in the latest pass.
+
+    Read from the parents' logs, which name the consumer and the slot, so `a * a`
+    gives two entries and an edge whose vjp returned None gives none.
+    """
+    sent = []
+    for k, p in enumerate(node.parents):
+        log = p._contrib or ()
+        for i in range(0, len(log), 3):
+            if log[i + 1] == k and log[i]() is node:
+                sent.append((k, p, log[i + 2]))
+                break
     return sent
+
+
+def apply_vjp(node: Node, g: Any) -> tuple:
+    """`node`'s vjp applied to `g`, each gradient checked and shaped like its input (None: no gradient).
+
+    What the backward pass does at each node, for tools that chain vjps on their own (`tg.paths`).
+    """
+    grads = _grad_tuple(node._vjp(g), node)
+    return tuple(None if gp is None else _fit_grad(gp, p, node) for p, gp in zip(node.parents, grads))
 
 
 def backward_steps(root: Node, grad: Any = None) -> Iterator[Step]:
@@ -540,14 +560,14 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
                     if grads.__class__ is not tuple or len(grads) != len(parents):
                         grads = _grad_tuple(grads, node)
                     consumer = ref(node)
-            for p, gp in zip(parents, grads):
+            for slot, (p, gp) in enumerate(zip(parents, grads)):
                 if gp is not None:
                     if gp.__class__ is not float or p._data.__class__ is not float:
                         gp = _fit_grad(gp, p, node)
                     pending = p._pending
                     if pending is None:  # p's first gradient in this pass
                         p._pending = gp
-                        p._contrib = [consumer, gp]
+                        p._contrib = [consumer, slot, gp]
                     else:
                         if pending.__class__ is float:
                             p._pending = pending + gp
@@ -556,7 +576,7 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
                         else:
                             p._pending = pending + gp
                             owned.add(id(p))
-                        p._contrib += (consumer, gp)
+                        p._contrib += (consumer, slot, gp)
                 p._waiting -= 1
                 if not p._waiting:
                     ready.append(p)
@@ -572,6 +592,8 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
 
 def _grad_tuple(grads: Any, node: Node) -> tuple:
     n = len(node.parents)
+    if grads.__class__ is tuple and len(grads) == n:
+        return grads
     if n == 1 and not isinstance(grads, (tuple, list)):
         return (grads,)
     if not isinstance(grads, (tuple, list)):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Node, _fit_grad, _grad_tuple, auto_labels, constant, topological
+from .core import Node, apply_vjp, auto_labels, constant, topological
 from .formatting import summary
 
 
@@ -72,7 +72,7 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> li
     Along a path leaf -> a -> root the root is seeded with `grad` (ones if None),
     root's vjp is applied and only its output for the edge to `a` is kept, then
     a's vjp, and so on down to the leaf. The paths' gradients sum to what one
-    backward pass gives `leaf`. The vjps are the ops' definitions (`node._vjp`),
+    backward pass gives `leaf`. The vjps are the ops' definitions (`core.apply_vjp`),
     called directly, so no node's `.grad` or `.contributions` changes.
     """
     for name, value in (("root", root), ("leaf", leaf)):
@@ -101,12 +101,10 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> li
         if node is leaf:
             found.append(_make_path(node, trail, g, labels))
             continue
-        grads = _grad_tuple(node._vjp(g), node)
         branches = []
-        for i, (p, gp) in enumerate(zip(node.parents, grads)):
+        for i, (p, gp) in enumerate(zip(node.parents, apply_vjp(node, g))):
             if id(p) in counts:
-                gp = np.zeros(p.shape) if gp is None else _fit_grad(gp, p, node)
-                branches.append((p, gp, (node, i, trail)))
+                branches.append((p, np.zeros(p.shape) if gp is None else gp, (node, i, trail)))
         stack.extend(reversed(branches))  # first argument first
     return found
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import graphviz
 import numpy as np
 
-from .core import Node, auto_labels, formula, topological
+from .core import Node, auto_labels, formula, sent_along, topological
 from .formatting import number, summary
 
 FORWARD = "black"
@@ -174,17 +174,9 @@ def _too_big(nodes: list[Node], n: int, max_nodes: int, depth: Any, scope: Any) 
 def edge_grads(children: Iterable[Node]) -> dict[tuple[Node, int], np.ndarray]:
     """(child, k) -> the gradient `child` sent to its k-th parent in the latest pass.
 
-    Read from the parents' `.contributions`; edges that carried nothing are left out.
+    Edges that carried nothing are left out.
     """
-    out = {}
-    for child in children:
-        seen: dict[Node, int] = {}
-        for k, p in enumerate(child.parents):
-            j = seen[p] = seen.get(p, -1) + 1  # a + a: the j-th use of p is p's j-th entry from child
-            mine = [g for consumer, g in p.contributions if consumer is child]
-            if j < len(mine):
-                out[child, k] = mine[j]
-    return out
+    return {(child, k): np.asarray(g, dtype=np.float64) for child in children for k, _, g in sent_along(child)}
 
 
 def _add_scopes(dot: graphviz.Digraph, bodies: dict[str, list]) -> None:

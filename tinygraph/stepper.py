@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import render
-from .core import Node, Step, auto_labels, backward_steps, describe, topological
-from .formatting import summary
+from .core import Node, backward_steps, topological
 
 MAX_NODES = 500  # as tg.draw: beyond this the layout gets slow and the picture unreadable
 FORWARD_CAPTION = "forward pass: every node shows its value (black). Press \u2192 to start the backward pass."
@@ -89,12 +88,11 @@ def _frames(root: Node, nodes: list[Node], grad: Any) -> list[dict]:
     drawn without gradients, so they appear in captions only.
     """
     index = {id(n): i for i, n in enumerate(nodes)}
-    labels = auto_labels(nodes)
     frames = [{"caption": FORWARD_CAPTION, "node": None, "grads": {}, "edges": {}}]
     so_far: dict[int, np.ndarray] = {}
     for step in backward_steps(root, grad):
         i = index[id(step.node)]
-        frame = {"caption": _caption(step, labels), "node": i, "grads": {}, "edges": {}}
+        frame = {"caption": step.caption(), "node": i, "grads": {}, "edges": {}}
         if step.node is root and not root.is_constant:
             so_far[i] = step.grad
             frame["grads"][i] = grad_text(step.grad)
@@ -108,13 +106,6 @@ def _frames(root: Node, nodes: list[Node], grad: Any) -> list[dict]:
             frame["edges"][f"e{i}_{k}"] = grad_text(g)
         frames.append(frame)
     return frames
-
-
-def _caption(step: Step, labels: dict[Node, str]) -> str:
-    """Like str(step) without the step number: "xc = x - mu: grad [..] -> x += [..], mu += [..]"."""
-    text = f"{describe(step.node, labels)}: grad {summary(step.grad)}"
-    sent = ", ".join(f"{labels[p]} += {summary(g)}" for p, g in step.contributions)
-    return text + (f" -> {sent}" if sent else " (leaf)")
 
 
 # -- the drawing -------------------------------------------------------------------
