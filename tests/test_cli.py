@@ -110,7 +110,7 @@ def test_exercise_check_pass_and_fail(capsys, tmp_path, source, code, expected):
     ("def mean_triangle(x, dout)\n    return dout\n", "syntax error at line 1"),
     ("def other(x, dout):\n    return dout\n", "defines no function named mean_triangle (it defines: other)"),
     ("import numpy\nraise RuntimeError('boom')\n", "RuntimeError: boom"),
-    ("mean_triangle = 3\n", "is a int, not a function"),
+    ("mean_triangle = 3\n", "is not a function: it is 3 (type int)"),
     ("import sys\nsys.exit(4)\n", "SystemExit"),
 ])
 def test_exercise_check_unloadable_file(capsys, tmp_path, source, expected):
@@ -120,6 +120,13 @@ def test_exercise_check_unloadable_file(capsys, tmp_path, source, expected):
     assert status == 2
     assert expected in err
     assert out == ""
+
+
+def test_exercise_check_file_that_never_finishes_loading(capsys, tmp_path):
+    answer = tmp_path / "answer.py"
+    answer.write_text("while True:\n    pass\n")
+    status, out, err = run(capsys, "exercise", "check", "mean_triangle", str(answer), "--timeout", "0.5")
+    assert status == 2 and "did not finish loading within 0.5 s" in err
 
 
 def test_exercise_check_missing_file(capsys, tmp_path):

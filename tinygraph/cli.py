@@ -92,8 +92,11 @@ def _exercise_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(name: str, path: str) -> Callable:
-    """The function `name` from the file at `path`; raises `_LoadError` saying why not."""
+def _load(name: str, path: str, timeout: float) -> Callable:
+    """The function `name` from the file at `path`; raises `_LoadError` saying why not.
+
+    The file runs under the same time limit as each call of the function.
+    """
     file = Path(path)
     if not file.is_file():
         raise _LoadError(f"no such file: {path}")
@@ -101,12 +104,16 @@ def _load(name: str, path: str) -> Callable:
     if spec is None or spec.loader is None:
         raise _LoadError(f"cannot load {path} as Python (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise _LoadError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}") from None
-    except BaseException as exc:  # noqa: B036 - whatever the file does at import is its problem, not ours
-        raise _LoadError(f"{path} failed while loading: {type(exc).__name__}: {exc}") from None
+    loading = exercises.call_with_time_limit(spec.loader.exec_module, (module,), timeout)
+    if loading.printed:
+        print(loading.printed, end="")
+    exc = loading.error
+    if loading.timed_out:
+        raise _LoadError(f"{path} did not finish loading within {timeout:g} s (a loop at the top level?)")
+    if isinstance(exc, SyntaxError):
+        raise _LoadError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}")
+    if exc is not None:
+        raise _LoadError(f"{path} failed while loading: {type(exc).__name__}: {exc}")
     fn = getattr(module, name, None)
     if fn is None:
         defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
@@ -115,7 +122,7 @@ def _load(name: str, path: str) -> Callable:
         signature = exercises.EXERCISES[name].signature
         raise _LoadError(f"{path} defines no function named {name}{found}; write `{signature}`")
     if not callable(fn):
-        raise _LoadError(f"{name} in {path} is a {type(fn).__name__}, not a function")
+        raise _LoadError(f"{name} in {path} is not a function: it is {fn!r} (type {type(fn).__name__})")
     return fn
 
 
@@ -125,7 +132,7 @@ class _LoadError(Exception):
 
 def _exercise_check(args: argparse.Namespace) -> int:
     try:
-        fn = _load(args.name, args.file)
+        fn = _load(args.name, args.file, args.timeout)
     except _LoadError as exc:
         return _fail(2, f"exercise check: {exc}")
     result = exercises.check(args.name, fn, timeout=args.timeout)

@@ -331,7 +331,7 @@ def _stop_thread(thread: threading.Thread) -> None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_TimeLimit))
 
 
-def _run(fn: Callable, args: tuple, timeout: float) -> _Call:
+def call_with_time_limit(fn: Callable, args: tuple, timeout: float) -> _Call:
     """Call fn(*args) in a daemon thread with a time limit, capturing what it prints."""
     call = _Call()
 
@@ -608,7 +608,7 @@ def check(name: str, fn: Callable, *, seed: int = 0, timeout: float = 5.0) -> Re
         inputs = ex.make_inputs(rng, size, i)
         trial = _trial(ex, inputs)
         copies = {k: np.copy(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
-        call = _run(fn, tuple(copies[p] for p in ex.params), timeout)
+        call = call_with_time_limit(fn, tuple(copies[p] for p in ex.params), timeout)
         shapes = ", ".join(f"{p} {np.shape(v)}" for p, v in inputs.items() if isinstance(v, np.ndarray))
         if call.timed_out:
             return Result(name, False, f"your function did not return within {number(timeout)} s "
