@@ -212,8 +212,8 @@ class _Style:
         if node.is_constant:
             text = labels[node] if node.name is None else f"{node.name} = {summary(node.data)}"
             return "<" + _font(text, MUTED, 11) + ">"
-        data = _cells(node.data, self.digits, self.items)
-        width = len(data) + 1
+        data = self._lines(node.data)
+        width = max(map(len, data)) + 1
         kind = node.op or "leaf"
         if node.ndim:
             kind += f" {node.shape}"
@@ -222,7 +222,7 @@ class _Style:
         if node.op:
             rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">'
                         f"{_font('= ' + formula(node, labels), MUTED, 11)}</TD></TR>")
-        rows.append(_row("data", data, FORWARD))
+        rows += _rows("data", data, FORWARD)
         if self.grads:
             rows += self._grad_rows(node, labels, fanout)
         border = FANOUT if fanout else FORWARD
@@ -231,23 +231,32 @@ class _Style:
         return "<" + table + "".join(rows) + "</TABLE>>"
 
     def _grad_rows(self, node: Node, labels: dict, fanout: bool) -> list[str]:
-        grad = _cells(node.grad_or_zero, self.digits, self.items)
+        grad = self._lines(node.grad_or_zero)
         text = self.grad_text(node) if self.grad_text is not None else None
         if text is not None:
             return [f'<TR><TD ALIGN="LEFT">{_font("grad", GRADIENT)}</TD>'
-                    f'<TD ALIGN="LEFT" COLSPAN="{max(len(grad), 1)}">{_font(text, GRADIENT)}</TD></TR>']
+                    f'<TD ALIGN="LEFT" COLSPAN="{max(map(len, grad))}">{_font(text, GRADIENT)}</TD></TR>']
         parts = node.contributions
         if not (fanout and len(parts) > 1):
-            return [_row("grad", grad, GRADIENT)]
-        rows = [_row(f"from {labels.get(consumer, 'other')}", _cells(g, self.digits, self.items), GRADIENT, 10)
-                for consumer, g in parts]
-        return rows + [_row("grad = sum", grad, GRADIENT, bold=True)]
+            return _rows("grad", grad, GRADIENT)
+        rows = [row for consumer, g in parts
+                for row in _rows(f"from {labels.get(consumer, 'other')}", self._lines(g), GRADIENT, 10)]
+        return rows + _rows("grad = sum", grad, GRADIENT, bold=True)
+
+    def _lines(self, value: Any) -> list[list[str]]:
+        """A small matrix row by row (up to 4 rows of `items` + 1 columns); anything else as one line."""
+        value = np.asarray(value)
+        if value.ndim == 2 and value.shape[0] <= 4 and value.shape[1] <= self.items + 1 and value.size > 1:
+            return [_cells(row, self.digits, self.items) for row in value]
+        return [_cells(value if value.ndim else float(value), self.digits, self.items)]
 
 
-def _row(title: str, cells: list[str], color: str, size: int | None = None, bold: bool = False) -> str:
-    """A table row: a title, then one right-aligned cell per value (so rows line up)."""
-    tds = "".join(f'<TD ALIGN="RIGHT">{_font("  " + c, color, size, bold)}</TD>' for c in cells)  # "  ": gap
-    return f'<TR><TD ALIGN="LEFT">{_font(title, color, size)}</TD>{tds}</TR>'
+def _rows(title: str, lines: list[list[str]], color: str, size: int | None = None, bold: bool = False) -> list[str]:
+    """Table rows: the title, then one right-aligned cell per value (so rows line up); a matrix
+    takes one row per line, titled on the first."""
+    return [f'<TR><TD ALIGN="LEFT">{_font(title if i == 0 else "", color, size)}</TD>'
+            + "".join(f'<TD ALIGN="RIGHT">{_font("  " + c, color, size, bold)}</TD>' for c in cells)  # "  ": gap
+            + "</TR>" for i, cells in enumerate(lines)]
 
 
 def _font(text: str, color: str | None = None, size: int | None = None, bold: bool = False) -> str:
