@@ -33,6 +33,24 @@ def sum_to_shape(g: Any, like: Any) -> Any:
     return _sum_to_shape(g, np.shape(like))
 
 
+def _times_to(g: Any, x: Any, like: Any) -> Any:
+    """g * x summed down to the shape of the input value `like`.
+
+    Where a sum is needed and g and x have the same shape, einsum multiplies and
+    sums in one pass, without a full-size temporary (a weight's gradient in
+    `xhat * weight` is the sum over the batch of g * xhat).
+    """
+    if g.__class__ is float or like.__class__ is float and x.__class__ is float:
+        return g * x
+    shape = np.shape(like)
+    if g.shape == shape or np.shape(x) != g.shape:
+        return sum_to_shape(g * x, like)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:g.ndim]
+    lead = g.ndim - len(shape)
+    kept = "".join(c for i, c in enumerate(letters) if i >= lead and not (shape[i - lead] == 1 and g.shape[i] != 1))
+    return np.einsum(f"{letters},{letters}->{kept}", g, x).reshape(shape)
+
+
 def _div(a: Any, b: Any) -> Any:
     if b.__class__ is float and a.__class__ is float and b == 0.0:
         return float(np.float64(a) / b)  # inf or nan with numpy's warning
@@ -103,7 +121,7 @@ def sub(a, b):
 @op(formula="{0} * {1}", scalars=True, broadcast=True)
 def mul(a, b):
     def vjp(g):
-        return g * b, g * a
+        return _times_to(g, b, a), _times_to(g, a, b)
     return a * b, vjp
 
 
@@ -113,7 +131,7 @@ def div(a, b):
 
     def vjp(g):
         ga = _div(g, b)
-        return ga, -sum_to_shape(ga * y, b)  # summed first: negating the smaller array is cheaper
+        return ga, -_times_to(ga, y, b)  # summed first: negating the smaller array is cheaper
     return y, vjp
 
 
