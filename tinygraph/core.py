@@ -309,18 +309,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, formula: str | No
             y = _op_output(y, op_name)
         if y.__class__ is float and not scalars:
             vjp = _array_grad(vjp)
-        out = _new(Node)
-        out._data = y
-        out._grad = out._pending = out._waiting = out._contrib = None
-        out._grad_is_own = True
-        out._vjp = vjp
-        out._serial = next(_serials)
-        out._const = False
-        out.parents = args
-        out.op = op_name
-        out.name = None
-        out.attrs = settings
-        out.scope = _scope
+        out = _init(_new(Node), y, args, vjp, op_name, None, settings)
         if _anomaly:
             _check_finite(out, "forward", y)
         return out

@@ -27,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
-import graphviz
 import numpy as np
 
 from .core import Node, auto_labels, formula, sent_along, topological
@@ -95,7 +94,7 @@ def to_dot(root: Node, grads: bool = True, rankdir: str = "LR", *, digits: int =
     sent = edge_grads(drawn) if grads else {}
     style = _Style(digits, items, grads, grad_text)
 
-    dot = graphviz.Digraph(
+    dot = _graphviz().Digraph(
         name="tinygraph",
         graph_attr={"rankdir": rankdir, "fontname": FONT, "bgcolor": "white", "pad": "0.15",
                     "nodesep": "0.25", "ranksep": "0.45" if rankdir in ("LR", "RL") else "0.35",
@@ -179,7 +178,16 @@ def edge_grads(children: Iterable[Node]) -> dict[tuple[Node, int], np.ndarray]:
     return {(child, k): np.asarray(g, dtype=np.float64) for child in children for k, _, g in sent_along(child)}
 
 
-def _add_scopes(dot: graphviz.Digraph, bodies: dict[str, list]) -> None:
+def _graphviz() -> Any:
+    """The graphviz Python package, imported when first drawing (tinygraph's engine does not need it)."""
+    try:
+        import graphviz
+    except ImportError:
+        raise ImportError("drawing needs the graphviz Python package: pip install graphviz graphviz-pure") from None
+    return graphviz
+
+
+def _add_scopes(dot: Any, bodies: dict[str, list]) -> None:
     """Put each scope's nodes in a labelled cluster, nested by path, deepest first."""
     paths = set(bodies)
     for path in list(paths):
@@ -190,7 +198,7 @@ def _add_scopes(dot: graphviz.Digraph, bodies: dict[str, list]) -> None:
     clusters = {}
     for j, path in enumerate(ordered):
         level = path.count("/")
-        clusters[path] = graphviz.Digraph(name=f"cluster_{j}", graph_attr={
+        clusters[path] = _graphviz().Digraph(name=f"cluster_{j}", graph_attr={
             "label": f"<{_font(path.rsplit('/', 1)[-1] or repr(''), bold=True)}>", "labeljust": "l", "fontsize": "12",
             "fontcolor": "#3b4b66", "style": "rounded,filled", "color": "#9aa9c2",
             "fillcolor": SCOPE_FILLS[min(level, len(SCOPE_FILLS) - 1)], "margin": "10"})
