@@ -385,3 +385,16 @@ def test_png_is_144_dpi_by_default_for_slides(tmp_path):
         path = tg.draw(loss, tmp_path / f"{dpi}.png", dpi=dpi)
         widths.append(int.from_bytes(open(path, "rb").read(24)[16:20], "big"))  # the PNG header's width
     assert abs(widths[0] / widths[1] - 2) < 0.05
+
+
+def test_small_matrices_are_shown_row_by_row_in_boxes_and_on_edges():
+    x = tg.Node([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], name="x")
+    y = (x * 2).sum()
+    y.backward()
+    dot = tg.to_dot(y)
+    box = dot[dot.index("n0 [label="):dot.index("id=n0]")]
+    rows = box.split("</TR>")
+    for a, b in (("1", "2"), ("3", "4"), ("5", "6")):
+        assert any(f">  {a}<" in r and f">  {b}<" in r for r in rows), (a, b)
+    assert "[1, 1]<BR" in dot  # the edge from x carries [[1, 1], [1, 1], [1, 1]], one row per line
+    assert "..." not in dot

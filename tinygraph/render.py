@@ -113,7 +113,7 @@ def to_dot(root: Node, grads: bool = True, rankdir: str = "LR", *, digits: int =
         text = edge_text(child, k) if edge_text is not None else None
         if text is None and grads and not p.is_constant:
             g = sent.get((child, k))
-            text = None if g is None else short_text(g, digits, items)
+            text = None if g is None else style.text(g)
         if text:
             attrs["label"] = f"<{_font(text, GRADIENT)}>"
         if p.is_constant:
@@ -250,6 +250,12 @@ class _Style:
         rows = [row for consumer, g in parts
                 for row in _rows(f"from {labels.get(consumer, 'other')}", self._lines(g), GRADIENT, 10)]
         return rows + _rows("grad = sum", grad, GRADIENT, bold=True)
+
+    def text(self, value: Any) -> str:
+        """An edge's gradient: "-6", "[1, 2, 3, ...]", or a small matrix one row per line."""
+        if np.ndim(value) == 0:
+            return number(float(value), self.digits)
+        return "\n".join("[" + ", ".join(cells) + "]" for cells in self._lines(value))
 
     def _lines(self, value: Any) -> list[list[str]]:
         """A small matrix row by row (up to 4 rows of `items` + 1 columns); anything else as one line."""
