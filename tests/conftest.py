@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import tinygraph as tg
+
 
 def central_diff(f, x, eps=1e-6):
     """d f(x) / dx by central differences; f maps an ndarray to a float. Independent of tinygraph."""
@@ -22,3 +24,13 @@ def central_diff(f, x, eps=1e-6):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def triangle(values=(1.0, 2.0, 4.0)):
+    """xc = x - mean(x), the graph whose two paths from x learners miss: returns (x, mu, xc)."""
+    x = tg.Node(list(values), name="x")
+    mu = x.mean()
+    mu.name = "mu"
+    xc = x - mu
+    xc.name = "xc"
+    return x, mu, xc

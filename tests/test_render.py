@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from conftest import triangle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,13 +20,9 @@ from tinygraph.core import topological
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def triangle():
+def triangle_loss():
     """loss = sum((x - mean(x)) * [1, 2, 3]): x reaches xc directly and through mu."""
-    x = tg.Node([1.0, 2.0, 6.0], name="x")
-    mu = x.mean()
-    mu.name = "mu"
-    xc = x - mu
-    xc.name = "xc"
+    x, mu, xc = triangle([1.0, 2.0, 6.0])
     loss = (xc * np.array([1.0, 2.0, 3.0])).sum()
     loss.name = "loss"
     loss.backward()
@@ -51,7 +48,7 @@ def svg_texts(svg, element_id):
 # -- what the boxes and edges say ----------------------------------------------------------
 
 def test_box_has_name_op_formula_value_and_gradient_in_their_colours():
-    x, mu, xc, loss = triangle()
+    x, mu, xc, loss = triangle_loss()
     nodes = topological(loss)
     dot = tg.to_dot(loss)
     box = node_stmt(dot, nodes.index(xc))
@@ -82,7 +79,7 @@ def test_tensors_show_first_items_then_ellipsis():
 
 
 def test_each_edge_carries_the_gradient_that_flowed_along_it():
-    x, mu, xc, loss = triangle()
+    x, mu, xc, loss = triangle_loss()
     nodes = topological(loss)
     dot = tg.to_dot(loss)
     i_xc, i_mu = nodes.index(xc), nodes.index(mu)
@@ -112,7 +109,7 @@ def test_a_plus_a_and_a_times_a_draw_two_edges_each_with_its_own_gradient():
 
 
 def test_ids_follow_topological_order_and_survive_into_svg():
-    x, mu, xc, loss = triangle()
+    x, mu, xc, loss = triangle_loss()
     nodes = topological(loss)
     dot = tg.to_dot(loss)
     svg = render.render(dot, "svg").decode()
@@ -124,7 +121,7 @@ def test_ids_follow_topological_order_and_survive_into_svg():
 
 
 def test_grads_false_draws_forward_values_only():
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     dot = tg.to_dot(loss, grads=False)
     assert render.GRADIENT not in dot and "data" in dot and "grad" not in dot
 
@@ -151,7 +148,7 @@ def test_constants_are_small_grey_and_without_gradient():
 
 
 def test_rankdir_top_to_bottom_and_bad_rankdir():
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     assert "rankdir=TB" in tg.to_dot(loss, rankdir="TB")
     with pytest.raises(ValueError, match="rankdir must be one of LR, TB"):
         tg.to_dot(loss, rankdir="sideways")
@@ -194,7 +191,7 @@ def test_nn_layer_call_is_drawn_as_a_cluster():
 
 
 def test_depth_draws_only_nodes_near_the_root_and_dashes_cut_boxes():
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     dot = tg.to_dot(loss, depth=1)
     assert "<B>loss</B>" in dot and "<B>mul" in dot and "<B>xc</B>" not in dot
     assert 'STYLE="rounded,dashed"' in dot  # the mul box has an input that is not drawn
@@ -230,7 +227,7 @@ def test_big_graphs_are_refused_with_advice():
 # -- highlighting fan-outs and the stepper's hooks ---------------------------------------------
 
 def test_highlight_fanout_colours_multi_path_nodes_and_lists_their_contributions():
-    x, mu, xc, loss = triangle()
+    x, mu, xc, loss = triangle_loss()
     nodes = topological(loss)
     dot = tg.to_dot(loss, highlight_fanout=True)
     i_x, i_mu, i_xc = nodes.index(x), nodes.index(mu), nodes.index(xc)
@@ -242,7 +239,7 @@ def test_highlight_fanout_colours_multi_path_nodes_and_lists_their_contributions
 
 
 def test_grad_text_and_edge_text_replace_gradient_texts():
-    x, mu, xc, loss = triangle()
+    x, mu, xc, loss = triangle_loss()
     nodes = topological(loss)
     i = nodes.index(xc)
     dot = tg.to_dot(loss, highlight_fanout=True, grad_text=lambda n: f"G{nodes.index(n)}",
@@ -311,7 +308,7 @@ def test_png_renders_with_no_system_dot_and_writes_exactly_one_file(tmp_path):
 
 
 def test_svg_format_follows_extension_or_argument(tmp_path):
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     assert tg.draw(loss, tmp_path / "a.svg") == str(tmp_path / "a.svg")
     assert (tmp_path / "a.svg").read_text().lstrip().startswith("<?xml")
     tg.draw(loss, tmp_path / "b.img", format="png")
@@ -322,7 +319,7 @@ def test_svg_format_follows_extension_or_argument(tmp_path):
 
 
 def test_missing_folder_is_a_clear_error_and_nothing_is_created(tmp_path):
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     with pytest.raises(FileNotFoundError, match="folder .*slides.* does not exist"):
         tg.draw(loss, tmp_path / "slides" / "ln.png")
     assert os.listdir(tmp_path) == []
@@ -331,7 +328,7 @@ def test_missing_folder_is_a_clear_error_and_nothing_is_created(tmp_path):
 def test_pdf_without_system_dot_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("TINYGRAPH_DOT", raising=False)
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     with pytest.raises(ValueError, match=r"pdf needs a system Graphviz `dot`.*graphviz-pure supports: png, svg"):
         tg.draw(loss, tmp_path / "a.pdf")
     assert os.listdir(tmp_path) == []
@@ -341,7 +338,7 @@ def test_no_renderer_at_all_points_to_pip_and_to_dot(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("TINYGRAPH_DOT", raising=False)
     monkeypatch.setattr(render, "_graphviz_pure", lambda: None)
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     with pytest.raises(RuntimeError, match=r"pip install graphviz-pure.*tg.to_dot\(root\)"):
         tg.draw(loss, tmp_path / "a.png")
     assert "digraph" in tg.to_dot(loss)
@@ -357,7 +354,7 @@ def test_tinygraph_dot_names_the_binary(tmp_path, monkeypatch):
 
 
 def test_draw_without_filename_displays_in_jupyter_and_saves(tmp_path):
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     drawing = tg.draw(loss, rankdir="TB")
     bundle = drawing._repr_mimebundle_()
     assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and 'id="n0"' in bundle["image/svg+xml"]
@@ -379,7 +376,7 @@ def test_layernorm_example_renders_all_figures(tmp_path):
 
 
 def test_png_is_144_dpi_by_default_for_slides(tmp_path):
-    *_, loss = triangle()
+    *_, loss = triangle_loss()
     widths = []
     for dpi in (None, 72):
         path = tg.draw(loss, tmp_path / f"{dpi}.png", dpi=dpi)

@@ -2,20 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import triangle
 from hypothesis import given
 from test_random_graphs import SETTINGS, build, graphs
 
 import tinygraph as tg
-
-
-def triangle():
-    """xc = x - mean(x), the graph whose two paths from x learners miss."""
-    x = tg.Node([1.0, 2.0, 4.0], name="x")
-    mu = x.mean()
-    mu.name = "mu"
-    xc = x - mu
-    xc.name = "xc"
-    return x, mu, xc
 
 
 def layer_graph():
