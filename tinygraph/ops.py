@@ -16,21 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import Node, op
-from .core import sum_to_shape as _sum_to_shape
+from .core import Node, op, sum_to_shape
 
 # -- helpers ------------------------------------------------------------------------
-
-
-def sum_to_shape(g: Any, like: Any) -> Any:
-    """Undo broadcasting: sum `g` down to the shape of the input value `like`.
-
-    The engine does this itself for ops made with `broadcast=True`; this is for
-    vjps that need it on their own.
-    """
-    if g.__class__ is float:
-        return g
-    return _sum_to_shape(g, np.shape(like))
 
 
 def _times_to(g: Any, x: Any, like: Any) -> Any:
@@ -40,11 +28,11 @@ def _times_to(g: Any, x: Any, like: Any) -> Any:
     sums in one pass, without a full-size temporary (a weight's gradient in
     `xhat * weight` is the sum over the batch of g * xhat).
     """
-    if g.__class__ is float or like.__class__ is float and x.__class__ is float:
+    if g.__class__ is float or (like.__class__ is float and x.__class__ is float):
         return g * x
     shape = np.shape(like)
     if g.shape == shape or np.shape(x) != g.shape:
-        return sum_to_shape(g * x, like)
+        return sum_to_shape(g * x, shape)
     letters = "abcdefghijklmnopqrstuvwxyz"[:g.ndim]
     lead = g.ndim - len(shape)
     kept = "".join(c for i, c in enumerate(letters) if i >= lead and not (shape[i - lead] == 1 and g.shape[i] != 1))
@@ -114,7 +102,7 @@ def add(a, b):
 @op(formula="{0} - {1}", scalars=True, broadcast=True)
 def sub(a, b):
     def vjp(g):
-        return g, -sum_to_shape(g, b)  # summed first: negating the smaller array is cheaper
+        return g, -sum_to_shape(g, np.shape(b))  # summed first: negating the smaller array is cheaper
     return a - b, vjp
 
 
