@@ -28,6 +28,7 @@ from __future__ import annotations
 import gc
 import inspect
 import itertools
+import operator
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,7 +52,7 @@ class Node:
     """
 
     __slots__ = (
-        "_data", "_grad", "_grad_is_own", "_pending", "_waiting", "_vjp", "_contrib", "_serial", "_const",
+        "_data", "_grad", "_grad_is_own", "_vjp", "_serial", "_const", "_pass", "_pending", "_contrib", "_sent",
         "parents", "op", "name", "attrs", "scope", "__weakref__",
     )
 
@@ -97,9 +98,16 @@ class Node:
 
     @property
     def contributions(self) -> list[tuple[Node | None, np.ndarray]]:
-        """(consumer, gradient) for each edge that sent gradient here in the latest pass."""
-        log = self._contrib or ()  # consumer weakref, argument slot, gradient, consumer weakref, ...
-        return [(log[i](), np.array(log[i + 2], dtype=np.float64)) for i in range(0, len(log), 3)]
+        """(consumer, gradient) for each edge that sent gradient here in the latest pass.
+
+        A consumer that has since been freed shows as None; its gradient is kept.
+        """
+        log = self._contrib  # a consumer (weak reference), or [consumer, gradient, consumer, gradient, ...]
+        if log is None:
+            return []
+        if log.__class__ is not list:  # a single consumer sent the whole pass gradient
+            log = [log, self._pending]
+        return [(log[i](), np.array(log[i + 1], dtype=np.float64)) for i in range(0, len(log), 2)]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -143,8 +151,7 @@ class Node:
     def zero_grad(self) -> None:
         """Reset `.grad` and `.contributions` of every node reachable from this one."""
         for node in walk(self):
-            node._grad = None
-            node._contrib = None
+            node._grad = node._pending = node._contrib = node._sent = None
 
     def __repr__(self) -> str:
         label = repr(self.name) if self.name is not None else ("constant" if self._const else "")
@@ -167,12 +174,10 @@ def _init(node: Node, data, parents, vjp, op, name, attrs, const=False) -> Node:
     node._data = data
     node._grad = None
     node._grad_is_own = True
-    node._pending = None
-    node._waiting = None
     node._vjp = vjp
-    node._contrib = None
     node._serial = next(_serials)
     node._const = const
+    node._pass = node._pending = node._contrib = node._sent = None
     node.parents = parents
     node.op = op
     node.name = name
@@ -453,19 +458,12 @@ class Step:
 
 
 def sent_along(node: Node) -> list[tuple[int, Node, Any]]:
-    """(argument slot, parent, gradient) for each edge `node` sent gradient along in the latest pass.
+    """(argument slot, parent, gradient) for each edge `node` sent gradient along in its latest pass.
 
-    Read from the parents' logs, which name the consumer and the slot, so `a * a`
-    gives two entries and an edge whose vjp returned None gives none.
+    `a * a` gives two entries; an edge whose vjp returned None gives none.
     """
-    sent = []
-    for k, p in enumerate(node.parents):
-        log = p._contrib or ()
-        for i in range(0, len(log), 3):
-            if log[i + 1] == k and log[i]() is node:
-                sent.append((k, p, log[i + 2]))
-                break
-    return sent
+    sent = node._sent or ()
+    return [(k, p, _fit_grad(g, p, node)) for k, (p, g) in enumerate(zip(node.parents, sent)) if g is not None]
 
 
 def apply_vjp(node: Node, g: Any) -> tuple:
@@ -501,82 +499,95 @@ def _seed(root: Node, grad: Any) -> float | np.ndarray:
     return seed
 
 
-def _count_consumers(root: Node) -> list[Node]:
-    """Set `_waiting` on every node below `root`: how many edges from its consumers it
-    must hear from before its own turn. Returns the nodes found."""
-    root._waiting = 0
+def _consumers_first(root: Node, this_pass: object) -> list[Node]:
+    """Every node below `root`, consumers before producers, each with no gradient yet.
+
+    A node is always created after its inputs, so reverse creation order is a
+    reverse topological order: one walk and one sort, both without recursion.
+    """
+    root._pass = this_pass
+    root._pending = None
     found = [root]
-    stack = [root]
-    while stack:
-        for p in stack.pop().parents:
-            if p._waiting is None:
-                p._waiting = 1
+    for node in found:  # the list grows while it is read: a breadth-first walk
+        for p in node.parents:
+            if p._pass is not this_pass:
+                p._pass = this_pass
+                p._pending = None
                 found.append(p)
-                stack.append(p)
-            else:
-                p._waiting += 1
+    found.sort(key=_creation_order, reverse=True)
     return found
 
 
+_creation_order = operator.attrgetter("_serial")
+
+
 def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
-    """The backward pass (Kahn's algorithm): a node is ready once every consumer has sent."""
+    """The backward pass: nodes in reverse creation order, each sending its gradient to its inputs.
+
+    Each node keeps what it sent (`_sent`) and what it received in this pass
+    (`_pending`, and `_contrib`: the senders, by weak reference so that the graph
+    has no reference cycles, with each gradient once there are two or more).
+    """
     seed = _seed(root, grad)
     labels = auto_labels(topological(root)) if record_steps else None
-    found = _count_consumers(root)
+    this_pass = object()  # marks the nodes of this pass
+    order = _consumers_first(root, this_pass)
     root._pending = seed
-    root._contrib = []
-    ready = [root]
+    root._contrib = None
     owned = set()  # ids of nodes whose pending gradient is an array this pass allocated
-    index = 0
+    done = 0
     ref = weakref.ref
-    finished = False
     try:
-        while ready:
-            node = ready.pop()
-            node._waiting = None
+        for node in order:
             g = node._pending
-            parents = node.parents
-            if g is None:  # no gradient reached this node: just tell its parents it is done
-                grads = (None,) * len(parents)
-            else:
-                node._pending = None
-                node._grad = g if node._grad is None else node._grad + g
-                node._grad_is_own = False
-                if node._vjp is None:
-                    grads = ()
-                else:
-                    grads = node._vjp(g)
-                    if grads.__class__ is not tuple or len(grads) != len(parents):
-                        grads = _grad_tuple(grads, node)
-                    consumer = ref(node)
-            for slot, (p, gp) in enumerate(zip(parents, grads)):
-                if gp is not None:
+            if g is None:  # no gradient reached this node
+                node._contrib = node._sent = None
+                done += 1
+                continue
+            total = node._grad
+            node._grad = g if total is None else total + g
+            node._grad_is_own = False
+            vjp = node._vjp
+            if vjp is not None:
+                parents = node.parents
+                grads = node._sent = vjp(g)
+                if grads.__class__ is not tuple or len(grads) != len(parents):
+                    grads = node._sent = _grad_tuple(grads, node)
+                sender = ref(node)
+                for p, gp in zip(parents, grads):
+                    if gp is None:
+                        continue
                     if gp.__class__ is not float or p._data.__class__ is not float:
                         gp = _fit_grad(gp, p, node)
                     pending = p._pending
                     if pending is None:  # p's first gradient in this pass
                         p._pending = gp
-                        p._contrib = [consumer, slot, gp]
+                        p._contrib = sender
+                        continue
+                    log = p._contrib
+                    if log.__class__ is list:
+                        log += (sender, gp)
+                    else:  # p's second gradient: now the log needs a list
+                        p._contrib = [log, pending, sender, gp]
+                    if pending.__class__ is float:
+                        p._pending = pending + gp
+                    elif id(p) in owned:  # ours alone: add in place, no new array
+                        np.add(pending, gp, out=pending)
                     else:
-                        if pending.__class__ is float:
-                            p._pending = pending + gp
-                        elif id(p) in owned:  # ours alone: add in place, no new array
-                            np.add(pending, gp, out=pending)
-                        else:
-                            p._pending = pending + gp
-                            owned.add(id(p))
-                        p._contrib += (consumer, slot, gp)
-                p._waiting -= 1
-                if not p._waiting:
-                    ready.append(p)
-            if record_steps and g is not None:
-                yield Step(index, node, g, labels)
-                index += 1
-        finished = True
+                        p._pending = pending + gp
+                        owned.add(id(p))
+            done += 1
+            if record_steps:
+                yield Step(done - 1, node, g, labels)
+                if node._pass is not this_pass:
+                    raise RuntimeError(_INTERLEAVED)
     finally:
-        if not finished:  # an abandoned or failed pass leaves no pending gradient behind
-            for node in found:
-                node._waiting = node._pending = None
+        for node in order[done:]:  # an abandoned or failed pass leaves no partial gradient behind
+            node._pending = node._contrib = None
+
+
+_INTERLEAVED = ("another backward pass ran over this graph while backward_steps was paused; "
+                "the steps cannot go on (start backward_steps again)")
 
 
 def _grad_tuple(grads: Any, node: Node) -> tuple:
