@@ -25,6 +25,7 @@ Speed choices that shape the code (benchmarks/ measures them):
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import itertools
@@ -39,6 +40,7 @@ import numpy as np
 from .formatting import summary
 
 _serials = itertools.count()
+_FLOAT64 = np.dtype(np.float64)
 _scope = ""  # "outer/inner" while inside `with scope(...)`
 _anomaly = False  # set by `detect_anomaly()`
 
@@ -494,8 +496,9 @@ def _seed(root: Node, grad: Any) -> float | np.ndarray:
                 f"root.backward(np.ones({root.shape})), or reduce it first, e.g. root.sum().backward()")
         return 1.0 if root._data.__class__ is float else np.ones(root.shape)
     seed = _to_value(grad.data if isinstance(grad, Node) else grad, copy=True)
-    if np.shape(seed) != root.shape:
-        raise ValueError(f"backward: seed gradient has shape {np.shape(seed)} but the root has shape {root.shape}")
+    seed_shape = () if seed.__class__ is float else seed.shape
+    if seed_shape != root.shape:
+        raise ValueError(f"backward: seed gradient has shape {seed_shape} but the root has shape {root.shape}")
     return seed
 
 
@@ -548,7 +551,10 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
             node._grad = g if total is None else total + g
             node._grad_is_own = False
             vjp = node._vjp
-            if vjp is not None:
+            if vjp is None:
+                if owned and total is None and id(node) in owned:  # a sum this pass made: no other node has it
+                    node._grad_is_own = True
+            else:
                 parents = node.parents
                 grads = node._sent = vjp(g)
                 if grads.__class__ is not tuple or len(grads) != len(parents):
@@ -611,7 +617,7 @@ def _fit_grad(g: Any, parent: Node, node: Node) -> float | np.ndarray:
     """
     data = parent._data
     if (g.__class__ is np.ndarray and data.__class__ is np.ndarray and g.shape == data.shape
-            and g.dtype == np.float64 and not _anomaly):
+            and g.dtype is _FLOAT64 and not _anomaly):
         return g  # the common case, checked first
     shape = parent.shape
     if g.__class__ is not np.ndarray:
@@ -637,11 +643,19 @@ def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any:
     If x of shape (4,) was broadcast against (3, 4), every row used the same x,
     so x's gradient is the sum of the rows' gradients.
     """
-    g_shape = np.shape(g)
+    g_shape = g.shape if g.__class__ is np.ndarray else np.shape(g)
     if g_shape == shape:
         return g
-    lead = len(g_shape) - len(shape)
-    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g_shape[lead:])):
+    axes = broadcast_axes(g_shape, shape)
+    if axes is None:
         return g  # not a broadcast of `shape`: the caller reports the mismatch
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1)
     return np.add.reduce(g, axis=axes, keepdims=True).reshape(shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def broadcast_axes(big: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The axes of `big` along which `shape` was broadcast to it (None if it was not)."""
+    lead = len(big) - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, big[lead:])):
+        return None
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and big[lead + i] != 1)

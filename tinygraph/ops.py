@@ -11,12 +11,13 @@ numpy (inf and nan with a warning, never ZeroDivisionError).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
 import numpy as np
 
-from .core import Node, op, sum_to_shape
+from .core import Node, broadcast_axes, op, sum_to_shape
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -30,13 +31,19 @@ def _times_to(g: Any, x: Any, like: Any) -> Any:
     """
     if g.__class__ is float or (like.__class__ is float and x.__class__ is float):
         return g * x
-    shape = np.shape(like)
-    if g.shape == shape or np.shape(x) != g.shape:
+    shape = () if like.__class__ is float else like.shape
+    if g.shape == shape or x.__class__ is float or x.shape != g.shape:
         return sum_to_shape(g * x, shape)
-    letters = "abcdefghijklmnopqrstuvwxyz"[:g.ndim]
-    lead = g.ndim - len(shape)
-    kept = "".join(c for i, c in enumerate(letters) if i >= lead and not (shape[i - lead] == 1 and g.shape[i] != 1))
-    return np.einsum(f"{letters},{letters}->{kept}", g, x).reshape(shape)
+    return np.einsum(_product_sum(g.shape, shape), g, x).reshape(shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _product_sum(big: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """einsum subscripts for "multiply two arrays of shape `big`, sum down to `shape`": "ab,ab->b"."""
+    letters = "abcdefghijklmnopqrstuvwxyz"[:len(big)]
+    summed = broadcast_axes(big, shape)
+    kept = "".join(c for i, c in enumerate(letters) if i not in summed)
+    return f"{letters},{letters}->{kept}"
 
 
 def _div(a: Any, b: Any) -> Any:
@@ -102,7 +109,8 @@ def add(a, b):
 @op(formula="{0} - {1}", scalars=True, broadcast=True)
 def sub(a, b):
     def vjp(g):
-        return g, -sum_to_shape(g, np.shape(b))  # summed first: negating the smaller array is cheaper
+        # summed first: negating the smaller array is cheaper
+        return g, -sum_to_shape(g, () if b.__class__ is float else b.shape)
     return a - b, vjp
 
 
@@ -226,8 +234,9 @@ def sum_(x, *, axis=None, keepdims=False):
 @op
 def mean(x, *, axis=None, keepdims=False):
     """Mean over `axis`; each input entry receives 1/n of the output's gradient."""
-    y = np.mean(x, axis=_tuple(axis), keepdims=keepdims)
-    n = x.size // max(np.size(y), 1) if x.size else 1
+    y = np.add.reduce(x, axis=_tuple(axis), keepdims=keepdims)  # np.mean's sum, without its Python wrapper
+    n = x.size // y.size if y.size else 1
+    y = y / n
 
     def vjp(g):
         return (_spread(g / n, x, axis, keepdims),)
