@@ -10,13 +10,14 @@ dweight, dbias); "torch composite" is PyTorch autograd of the same formula from
 primitives; "torch fused" is `torch.nn.functional.layer_norm` / `batch_norm`.
 Times are CPU-time medians of whole forward + backward runs after a warm-up.
 
-At 1024x1024 much of tinygraph's (and torch composite's) time can be the kernel
-zero-filling fresh pages: the graph keeps every value and gradient (the API asks
-for them), glibc hands the freed memory back to the OS after each run, and the
-next run faults it in again. The numpy closed form stays small enough to reuse
-its memory. To see the figures without that, keep freed memory in the process:
+A graph keeps every value and gradient (the API asks for them), so each run holds
+many arrays at once and frees them together; with its default settings glibc hands
+that memory back to the OS and the next run pays the kernel to map and zero it again
+(most of tinygraph's and torch composite's extra time at 1024x1024, and even at 64x256
+once about eight arrays are alive). `--keep-freed-memory` calls
+`tg.keep_freed_memory()` first, so every library in the run reuses freed memory:
 
-    MALLOC_TRIM_THRESHOLD_=4000000000 MALLOC_MMAP_THRESHOLD_=4000000000 python benchmarks/tensor.py
+    python benchmarks/tensor.py --keep-freed-memory
 """
 
 from __future__ import annotations
@@ -99,11 +100,15 @@ def check(results: dict, reference: tuple, label: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small shape only")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call tg.keep_freed_memory() first (glibc keeps freed memory for reuse)")
     args = parser.parse_args()
+    kept = tg.keep_freed_memory() if args.keep_freed_memory else False
     shapes = [(64, 256)] if args.quick else [(64, 256), (1024, 1024), (4096, 1024)]
     print(machine())
     malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
-    print(f"glibc malloc settings: {malloc or 'defaults'}")
+    print(f"glibc malloc settings: {malloc or 'defaults'}"
+          + (", tg.keep_freed_memory() in effect" if kept else ""))
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}" if torch else
           "torch not installed: pip install -e '.[bench]' to compare")
     rng = np.random.default_rng(0)

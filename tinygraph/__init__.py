@@ -8,6 +8,7 @@
 """
 
 from . import exercises, nn, reference
+from .allocator import keep_freed_memory
 from .checking import gradcheck, jacobian, numerical_grad, rel_error
 from .core import Node, Step, backward_steps, constant, detect_anomaly, op, scope, topological, walk
 from .inspection import Explanation, Path, explain, paths
@@ -22,6 +23,6 @@ __all__ = [
     "reshape", "transpose",
     "paths", "Path", "explain", "Explanation", "numerical_grad", "gradcheck", "jacobian", "rel_error",
     "nn", "reference", "exercises",
-    "stepper", "to_dot", "draw",
+    "stepper", "to_dot", "draw", "keep_freed_memory",
 ]
 __version__ = "0.1.0"

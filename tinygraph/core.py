@@ -312,7 +312,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, formula: str | No
             y, vjp = fn(*values, **settings)
         except ValueError as exc:
             raise _input_error(op_name, args, settings, exc) from None
-        if y.__class__ is not float:
+        if y.__class__ is not float and (y.__class__ is not np.ndarray or y.dtype is not _FLOAT64 or not y.ndim):
             y = _op_output(y, op_name)
         if y.__class__ is float and not scalars:
             vjp = _array_grad(vjp)
@@ -564,7 +564,10 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
                     if gp is None:
                         continue
                     if gp.__class__ is not float or p._data.__class__ is not float:
-                        gp = _fit_grad(gp, p, node)
+                        data = p._data  # an array: check its gradient (inline for the common case)
+                        if (gp.__class__ is not np.ndarray or data.__class__ is not np.ndarray
+                                or gp.shape != data.shape or gp.dtype is not _FLOAT64 or _anomaly):
+                            gp = _fit_grad(gp, p, node)
                     pending = p._pending
                     if pending is None:  # p's first gradient in this pass
                         p._pending = gp
@@ -615,10 +618,6 @@ def _fit_grad(g: Any, parent: Node, node: Node) -> float | np.ndarray:
     For an op made with `broadcast=True` a gradient in the broadcast shape is
     first summed down to the input's shape.
     """
-    data = parent._data
-    if (g.__class__ is np.ndarray and data.__class__ is np.ndarray and g.shape == data.shape
-            and g.dtype is _FLOAT64 and not _anomaly):
-        return g  # the common case, checked first
     shape = parent.shape
     if g.__class__ is not np.ndarray:
         if not isinstance(g, (int, float, np.integer, np.floating)):
