@@ -5,7 +5,7 @@ import weakref
 
 import numpy as np
 import pytest
-from conftest import central_diff
+from conftest import central_diff, triangle
 
 import tinygraph as tg
 
@@ -403,3 +403,17 @@ def test_array_op_returning_a_python_float_still_gets_array_gradients():
     x = tg.Node([1.0, 2.0])
     total(x).backward()
     np.testing.assert_array_equal(x.grad, [1, 1])
+
+
+def test_a_leaf_gradient_summed_by_the_pass_is_not_shared_with_anything():
+    x, mu, xc = triangle()
+    seed = np.array([1.0, 2.0, 6.0])
+    xc.backward(seed)
+    before = [g.copy() for _, g in x.contributions]
+    x.grad[...] = 0  # x's gradient is the sum of two contributions, made by the pass
+    np.testing.assert_array_equal(xc.grad, seed)
+    np.testing.assert_allclose(mu.grad, -9.0)
+    for (_, g), want in zip(x.contributions, before):
+        np.testing.assert_array_equal(g, want)
+    xc.backward(seed)
+    np.testing.assert_allclose(x.grad, [-2.0, -1.0, 3.0])

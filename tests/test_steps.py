@@ -149,3 +149,32 @@ def test_a_skipped_slot_does_not_shift_the_edges():
     assert [p for p, _ in steps[0].contributions] == [x]
     assert list(tg.render.edge_grads([y])) == [(y, 1)]
     assert steps[0].caption().startswith("second1 = second(x, x): grad [1, 1] -> x += [1, 1]")
+
+
+def test_steps_are_numbered_without_gaps_when_some_nodes_get_no_gradient():
+    @tg.op
+    def stop(a):
+        return a.copy(), lambda g: (None,)
+
+    x = tg.Node([1.0, 2.0], name="x")
+    hidden = stop(x * 3.0)  # x * 3.0 and its inputs receive nothing
+    y = (hidden + x).sum()
+    steps = list(tg.backward_steps(y))
+    assert [s.index for s in steps] == list(range(len(steps)))
+    assert [s.node.op or s.node.name for s in steps] == ["sum", "add", "stop", "x"]
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+    assert [c.op for c, _ in x.contributions] == ["add"]
+
+
+def test_a_pass_run_while_the_steps_are_paused_stops_the_steps_with_a_clear_error():
+    x, mu, xc = triangle()
+    seed = np.array([1.0, 2.0, 6.0])
+    steps = tg.backward_steps(xc, seed)
+    next(steps)
+    xc.backward(seed)  # a whole pass while the generator waits
+    with pytest.raises(RuntimeError, match="paused"):
+        next(steps)
+    np.testing.assert_allclose(x.grad, [-2.0, -1.0, 3.0])  # the finished pass is intact
+    xc.zero_grad()
+    assert len(list(tg.backward_steps(xc, seed))) == 3  # and the graph takes a new pass
+    np.testing.assert_allclose(x.grad, [-2.0, -1.0, 3.0])

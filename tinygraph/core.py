@@ -15,8 +15,9 @@ Speed choices that shape the code (benchmarks/ measures them):
   node's log of contributions names its consumers by weak reference. So graphs are
   freed by reference counting, and the cycle collector has fewer objects to scan
   (Node has `__slots__`; `op` unrolls the one- and two-input cases).
-* The backward pass is Kahn's algorithm: one walk counts each node's consumers,
-  then a node runs its vjp once all of them have sent their gradient. Gradients
+* The backward pass visits nodes in reverse creation order: a node is always
+  made after its inputs, so by its turn every consumer has sent its gradient.
+  One walk finds the nodes and one sort orders them; no recursion. Gradients
   for broadcast inputs are summed down by the engine only when shapes differ
   (`op(broadcast=True)`), and a gradient array the pass allocated itself is
   accumulated in place; arrays from vjps are never written to, since they may be
@@ -538,14 +539,16 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
     root._pending = seed
     root._contrib = None
     owned = set()  # ids of nodes whose pending gradient is an array this pass allocated
-    done = 0
+    steps = 0
     ref = weakref.ref
+    finished = False
     try:
         for node in order:
+            if record_steps and node._pass is not this_pass:
+                raise RuntimeError(_INTERLEAVED)
             g = node._pending
             if g is None:  # no gradient reached this node
                 node._contrib = node._sent = None
-                done += 1
                 continue
             total = node._grad
             node._grad = g if total is None else total + g
@@ -585,14 +588,16 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
                     else:
                         p._pending = pending + gp
                         owned.add(id(p))
-            done += 1
             if record_steps:
-                yield Step(done - 1, node, g, labels)
-                if node._pass is not this_pass:
-                    raise RuntimeError(_INTERLEAVED)
+                yield Step(steps, node, g, labels)
+                steps += 1
+            node._pass = None  # this node's turn is over
+        finished = True
     finally:
-        for node in order[done:]:  # an abandoned or failed pass leaves no partial gradient behind
-            node._pending = node._contrib = None
+        if not finished:  # an abandoned or failed pass leaves no partial gradient behind
+            for node in order:
+                if node._pass is this_pass:
+                    node._pending = node._contrib = node._pass = None
 
 
 _INTERLEAVED = ("another backward pass ran over this graph while backward_steps was paused; "
