@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -395,3 +396,16 @@ def test_small_matrices_are_shown_row_by_row_in_boxes_and_on_edges():
         assert any(f">  {a}<" in r and f">  {b}<" in r for r in rows), (a, b)
     assert "[1, 1]<BR" in dot  # the edge from x carries [[1, 1], [1, 1], [1, 1]], one row per line
     assert "..." not in dot
+
+
+def test_a_big_raster_drawing_warns_and_names_the_faster_svg(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "render", lambda source, fmt, dpi=None: b"picture")  # no rasterising here
+    y = tg.Node(1.0, name="x")
+    for _ in range(80):
+        y = y * 1.0  # 161 nodes with the constants
+    with pytest.warns(UserWarning, match=r"png of 161 nodes.*\.svg"):
+        tg.draw(y, tmp_path / "big.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tg.draw(y, tmp_path / "big.svg")
+        tg.draw(triangle_loss()[-1], tmp_path / "small.png")
