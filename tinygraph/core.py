@@ -169,8 +169,24 @@ class Node:
         """The gradient without materialising a zeros array (0.0 before any pass)."""
         return 0.0 if self._grad is None else self._grad
 
+    # -- copies and pickles -----------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Value, gradient and graph; not the record of the latest backward pass."""
+        return {k: getattr(self, k) for k in _KEPT_STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+        self._pass = self._pending = self._contrib = self._sent = None
+        # a copy counts as made now, after its parents (copied first): reverse creation order
+        # stays a valid backward order even for a node unpickled in another process
+        self._serial = next(_serials)
+
     # numpy must hand `ndarray * node` to Node.__rmul__ instead of looping over the array
     __array_ufunc__ = None
+
+
+_KEPT_STATE = ("_data", "_grad", "_grad_is_own", "_vjp", "_const", "parents", "op", "name", "attrs", "scope")
 
 
 def _init(node: Node, data, parents, vjp, op, name, attrs, const=False) -> Node:
