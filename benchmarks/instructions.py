@@ -1,14 +1,14 @@
 """Scalar backward pass in CPU instructions per node, tinygraph beside micrograd, under valgrind.
 
-    python benchmarks/instructions.py            # ~3 min; needs valgrind on PATH
+    python benchmarks/instructions.py            # ~2 min; needs valgrind on PATH
 
 Wall and CPU time on a shared machine move by 10-30% between identical runs;
 instruction counts (valgrind's callgrind) do not depend on what else the machine
 is doing and repeat within ~2% (memory addresses still change a little between
-runs), so they are the way to compare two versions of the engine. Each figure is the difference of
-two runs under callgrind, one that builds the graphs and one that builds them and
-runs backward on each, divided by the number of nodes: what the backward pass
-costs per node, freeing what it made included.
+runs), so they are the way to compare two versions of the engine. Each figure is
+the difference of two runs under callgrind, one that builds the graphs and one
+that builds them and runs backward on each, divided by the number of nodes: what
+the backward pass costs per node, freeing what it made included.
 
 Cases (smaller than benchmarks/scalar.py's, because valgrind is ~50x slower):
 micrograd's MLP(2, [16, 16, 1]) demo on 20 points, and a 5,000-op random graph;
@@ -52,7 +52,7 @@ def child(lib: str, case: str, backward: bool) -> None:
 def instructions(lib: str, case: str, backward: bool) -> int:
     args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
             sys.executable, __file__, "--child", lib, case, "1" if backward else "0"]
-    env = dict(os.environ, PYTHONHASHSEED="0")  # set and dict layouts, hence counts, repeat exactly
+    env = dict(os.environ, PYTHONHASHSEED="0")  # the same string hashes in every run
     done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
     return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
 

@@ -329,7 +329,7 @@ def op(fn: Callable | None = None, *, name: str | None = None, formula: str | No
             y, vjp = fn(*values, **settings)
         except ValueError as exc:
             raise _input_error(op_name, args, settings, exc) from None
-        if y.__class__ is not float and (y.__class__ is not np.ndarray or y.dtype is not _FLOAT64 or not y.ndim):
+        if y.__class__ is not float:
             y = _op_output(y, op_name)
         if y.__class__ is float and not scalars:
             vjp = _array_grad(vjp)
@@ -513,9 +513,8 @@ def _seed(root: Node, grad: Any) -> float | np.ndarray:
                 f"root.backward(np.ones({root.shape})), or reduce it first, e.g. root.sum().backward()")
         return 1.0 if root._data.__class__ is float else np.ones(root.shape)
     seed = _to_value(grad.data if isinstance(grad, Node) else grad, copy=True)
-    seed_shape = () if seed.__class__ is float else seed.shape
-    if seed_shape != root.shape:
-        raise ValueError(f"backward: seed gradient has shape {seed_shape} but the root has shape {root.shape}")
+    if np.shape(seed) != root.shape:
+        raise ValueError(f"backward: seed gradient has shape {np.shape(seed)} but the root has shape {root.shape}")
     return seed
 
 
@@ -549,9 +548,9 @@ def _backward_pass(root: Node, grad: Any, record_steps: bool) -> Iterator[Step]:
     has no reference cycles, with each gradient once there are two or more).
     """
     seed = _seed(root, grad)
-    labels = auto_labels(topological(root)) if record_steps else None
     this_pass = object()  # marks the nodes of this pass
     order = _consumers_first(root, this_pass)
+    labels = auto_labels(order[::-1]) if record_steps else None  # order reversed is `topological(root)`
     root._pending = seed
     root._contrib = None
     owned = set()  # ids of nodes whose pending gradient is an array this pass allocated
