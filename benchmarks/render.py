@@ -6,7 +6,8 @@ Cases: a tensor LayerNorm graph (`tg.nn.functional.layer_norm`, 4x8 input, after
 backward), a 400-node and a 1,000-node random scalar graph. Rendering runs Graphviz
 (the bundled graphviz-pure, or a system `dot`) in a child process, so these are
 wall-clock medians, not CPU time. Graphs over `max_nodes` (500 by default) are
-refused with a message that says how to draw less; the table shows that too.
+refused with a message that says how to draw less, and a png or jpg of over 150 nodes
+warns that it is slow; the table shows both.
 Dense random graphs are slow to lay out: at 1,000 nodes both PNG and SVG ran into
 tinygraph's 2-minute Graphviz limit in a trial, so above 500 nodes only `to_dot` and
 the refusal are timed.
@@ -18,6 +19,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 
 import numpy as np
 from _bench import machine, table
@@ -63,13 +65,17 @@ def main() -> None:
             limit = {"max_nodes": None} if n > 500 else {}
             dot = wall_median(lambda root=root, limit=limit: tg.to_dot(root, **limit))
             row = [label, f"{n:,}", f"{dot * 1e3:.0f} ms"]
+            said = []
             for ext in ("png", "svg"):
                 if n > 500:
                     row.append("not timed")
                     continue
                 path = os.path.join(tmp, f"graph.{ext}")
-                t = wall_median(lambda root=root, path=path, limit=limit: tg.draw(root, path, **limit), repeat=3)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    t = wall_median(lambda root=root, path=path, limit=limit: tg.draw(root, path, **limit), repeat=3)
                 row.append(f"{t:.2f} s")
+                said += [f"{ext} warns: \"{str(caught[0].message)[:50]}...\""] if caught else []
             if n > 500:
                 t0 = time.perf_counter()
                 try:
@@ -78,7 +84,7 @@ def main() -> None:
                 except ValueError as exc:
                     row.append(f"refused in {(time.perf_counter() - t0) * 1e3:.0f} ms: \"{str(exc)[:60]}...\"")
             else:
-                row.append("")
+                row.append("; ".join(said))
             rows.append(row)
             print(rows[-1], flush=True)
     print()
