@@ -32,7 +32,7 @@ def run(layer, x, dout):
 # -- graph structure: names and scopes ------------------------------------------------------
 
 def names_by_scope(y):
-    return {n.name: n.scope for n in tg.walk(y) if n.name is not None}
+    return {n.name: n.scope for n in tg.topological(y) if n.name is not None}
 
 
 @pytest.mark.parametrize("make", [lambda: tg.nn.LayerNorm(4), lambda: tg.nn.BatchNorm1d(4)])
@@ -48,10 +48,10 @@ def test_norm_graph_has_textbook_names_in_layer_scope(make):
 
 def test_norm_graph_shows_both_paths_from_x_and_second_use_of_xc():
     y = tg.nn.LayerNorm(4)(np.arange(8.0).reshape(2, 4))
-    nodes = {n.name: n for n in tg.walk(y) if n.name}
+    nodes = {n.name: n for n in tg.topological(y) if n.name}
     x, mu, xc = nodes["x"], nodes["mu"], nodes["xc"]
     assert mu.parents == (x,) and xc.parents == (x, mu)  # the mean's triangle
-    users_of_xc = [n.name for n in tg.walk(y) if xc in n.parents]
+    users_of_xc = [n.name for n in tg.topological(y) if xc in n.parents]
     assert sorted(users_of_xc) == ["sq", "xhat"]
     assert nodes["sq"].op == "pow" and nodes["var"].op == "mean" and nodes["std"].op == "sqrt"
 
@@ -82,17 +82,17 @@ def test_functional_calls_open_scopes_too(fn, scope_name):
     with tg.scope("outer"):
         y = fn(np.arange(6.0).reshape(2, 3))
     assert y.scope == f"outer/{scope_name}"
-    assert {n.scope for n in tg.walk(y) if n.op} == {f"outer/{scope_name}"}
+    assert {n.scope for n in tg.topological(y) if n.op} == {f"outer/{scope_name}"}
 
 
 def test_mlp_scopes_and_parameter_names():
     mlp = tg.nn.MLP(2, [3, 1], rng=0)
     y = mlp(np.ones((4, 2)))
-    scopes = {n.scope for n in tg.walk(y) if n.op}
+    scopes = {n.scope for n in tg.topological(y) if n.op}
     assert scopes == {"mlp/linear0", "mlp/linear1", "mlp"}
     assert [p.name for p in mlp.parameters()] == [
         "linear0.weight", "linear0.bias", "linear1.weight", "linear1.bias"]
-    assert {n.name for n in tg.walk(y) if n.scope == "mlp"} == {"h0"}
+    assert {n.name for n in tg.topological(y) if n.scope == "mlp"} == {"h0"}
 
 
 # -- inputs, errors, reprs --------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_array_input_becomes_leaf_x_and_is_never_mutated(rng):
     for layer in (tg.nn.LayerNorm(4), tg.nn.BatchNorm1d(4), tg.nn.RMSNorm(4), tg.nn.Linear(4, 2)):
         y = layer(x)
         y.backward(np.ones(y.shape))
-        leaves = [n for n in tg.walk(y) if n.name == "x"]
+        leaves = [n for n in tg.topological(y) if n.name == "x"]
         assert len(leaves) == 1 and not leaves[0].op and not leaves[0].is_constant
         assert leaves[0].data is not x
     np.testing.assert_array_equal(x, before)
@@ -112,7 +112,7 @@ def test_array_input_becomes_leaf_x_and_is_never_mutated(rng):
 def test_node_input_is_used_as_given():
     x = tg.Node(np.arange(8.0).reshape(2, 4))
     y = tg.nn.LayerNorm(4)(x)
-    assert x in list(tg.walk(y)) and x.name is None
+    assert x in list(tg.topological(y)) and x.name is None
 
 
 @pytest.mark.parametrize("layer, shape, expected", [
@@ -428,7 +428,7 @@ def test_sgd_step_keeps_old_graph_values():
     y = lin(np.array([[2.0]]))
     y.backward()
     tg.nn.SGD(lin.parameters(), lr=1.0).step()
-    x_leaf = next(n for n in tg.walk(y) if n.name == "x")
+    x_leaf = next(n for n in tg.topological(y) if n.name == "x")
     x_leaf.zero_grad()
     y.backward()
     np.testing.assert_allclose(x_leaf.grad, w_before.T)

@@ -78,7 +78,7 @@ def test_autograd_sends_zero_to_mu_through_the_variance(rng):
     x, w, _, dout = inputs(rng, (6, 3))
     y = F.batch_norm(tg.Node(x), tg.Node(w))
     y.backward(dout)
-    nodes = {n.name: n for n in tg.walk(y) if n.name}
+    nodes = {n.name: n for n in tg.topological(y) if n.name}
     sq, xc = nodes["sq"], nodes["xc"]
     from_sq = [g for consumer, g in xc.contributions if consumer is sq]
     assert len(from_sq) == 1
@@ -114,7 +114,7 @@ def test_eps_on_sigma_is_a_different_function(rng):
 
 def test_eps_on_sigma_graph_from_primitives():
     y = F.layer_norm(tg.Node(np.arange(4.0)), eps_on_sigma=True)
-    nodes = {n.name: n for n in tg.walk(y) if n.name}
+    nodes = {n.name: n for n in tg.topological(y) if n.name}
     assert nodes["std"].op == "sqrt" and nodes["std"].parents == (nodes["var"],)
     assert nodes["std_eps"].op == "add" and nodes["xhat"].parents == (nodes["xc"], nodes["std_eps"])
 

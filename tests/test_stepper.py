@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygraph as tg
-from tinygraph.core import auto_labels, describe, topological
+from tinygraph.core import topological
+from tinygraph.steps import auto_labels, describe
 from tinygraph.formatting import summary
 from tinygraph.stepper import FORWARD_CAPTION, StepperPage, grad_text
 

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.core import auto_labels, describe, topological
+from tinygraph.core import topological
+from tinygraph.steps import auto_labels, describe
 from tinygraph.formatting import summary
 from tinygraph.stepper import grad_text
 

@@ -10,17 +10,18 @@
 from . import exercises, nn, reference
 from .allocator import keep_freed_memory
 from .checking import gradcheck, jacobian, numerical_grad, rel_error
-from .core import Node, Step, backward_steps, constant, detect_anomaly, op, scope, topological, walk
+from .core import Node, Op, constant, detect_anomaly, op, scope, topological
 from .inspection import Explanation, Path, explain, paths
-from .ops import add, div, exp, log, matmul, mean, mul, neg, pow, relu, reshape, sqrt, sub, tanh, transpose
+from .ops import add, div, exp, getitem, log, matmul, mean, mul, neg, pow, relu, reshape, sqrt, sub, tanh, transpose
 from .ops import sum_ as sum
 from .render import draw, to_dot
+from .steps import Step, backward_steps
 from .stepper import stepper
 
 __all__ = [
-    "Node", "Step", "op", "scope", "detect_anomaly", "backward_steps", "constant", "walk", "topological",
+    "Node", "Op", "Step", "op", "scope", "detect_anomaly", "backward_steps", "constant", "topological",
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "sum", "mean", "sqrt", "exp", "log", "tanh", "relu",
-    "reshape", "transpose",
+    "reshape", "transpose", "getitem",
     "paths", "Path", "explain", "Explanation", "numerical_grad", "gradcheck", "jacobian", "rel_error",
     "nn", "reference", "exercises",
     "stepper", "to_dot", "draw", "keep_freed_memory",

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import Node, apply_vjp, auto_labels, constant, topological
+from .core import Node, apply_vjp, constant, topological
+from .steps import auto_labels
 from .formatting import summary
 
 
@@ -91,8 +92,6 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> li
     seed = np.ones(root.shape) if grad is None else np.array(constant(grad).data)
     if seed.shape != root.shape:
         raise ValueError(f"paths: grad has shape {seed.shape} but root has shape {root.shape}")
-    if root.shape == ():
-        seed = float(seed)  # 0-d values are floats inside the engine, as in backward()
     found = []
     # depth-first from the root; `trail` is a linked list (node, input, rest) back to the root
     stack = [(root, seed, None)]

@@ -1,165 +1,75 @@
 """The built-in operations, each written once as forward + vector-Jacobian product.
 
-Every op here uses the same `@op` decorator a user gets. The vjp closes over
-input and output *values* (floats or arrays), never over Nodes, so a graph holds
-no reference cycles and is freed as soon as its root is dropped.
+Every op here uses the same `@op` decorator a user gets, and its vjp is the
+textbook rule: for `y = a * b`, `dL/da = g * b` and `dL/db = g * a`, where
+`g = dL/dy` is the gradient arriving from above. The vjps close over input and
+output *values* (arrays), never over Nodes, so a graph holds no reference cycles.
 
-Ops marked `scalars=True` also accept Python floats, the engine's fast path for
-0-d values; their helpers (`_div`, `_power`, `_unary`) make floats behave like
-numpy (inf and nan with a warning, never ZeroDivisionError).
+With `broadcast=True` a vjp may return a gradient in the broadcast shape; the
+engine sums it down to its input's shape (`core.sum_to_shape`).
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .core import Node, broadcast_axes, op, sum_to_shape
-
-# -- helpers ------------------------------------------------------------------------
-
-
-def _times_to(g: Any, x: Any, like: Any) -> Any:
-    """g * x summed down to the shape of the input value `like`.
-
-    Where a sum is needed and g and x have the same shape, einsum multiplies and
-    sums in one pass, without a full-size temporary (a weight's gradient in
-    `xhat * weight` is the sum over the batch of g * xhat).
-    """
-    if g.__class__ is float or (like.__class__ is float and x.__class__ is float):
-        return g * x
-    shape = () if like.__class__ is float else like.shape
-    if g.shape == shape or x.__class__ is float or x.shape != g.shape:
-        return sum_to_shape(g * x, shape)
-    return np.einsum(_product_sum(g.shape, shape), g, x).reshape(shape)
-
-
-@functools.lru_cache(maxsize=1024)
-def _product_sum(big: tuple[int, ...], shape: tuple[int, ...]) -> str:
-    """einsum subscripts for "multiply two arrays of shape `big`, sum down to `shape`": "ab,ab->b"."""
-    letters = "abcdefghijklmnopqrstuvwxyz"[:len(big)]
-    summed = broadcast_axes(big, shape)
-    kept = "".join(c for i, c in enumerate(letters) if i not in summed)
-    return f"{letters},{letters}->{kept}"
-
-
-def _div(a: Any, b: Any) -> Any:
-    if b.__class__ is float and a.__class__ is float and b == 0.0:
-        return float(np.float64(a) / b)  # inf or nan with numpy's warning
-    return a / b
-
-
-def _power(x: Any, p: float) -> Any:
-    if x.__class__ is float:
-        try:
-            y = x ** p
-        except ZeroDivisionError:
-            y = None
-        return y if y.__class__ is float else float(np.power(np.float64(x), p))  # nan, not complex
-    return x ** p  # numpy's fast paths for p = 2, 0.5, -1
-
-
-def _unary(math_fn: Callable, numpy_fn: Callable) -> Callable:
-    """Use `math` on a float (fast), numpy on arrays and where math would raise."""
-    def apply(x: Any) -> Any:
-        if x.__class__ is float:
-            try:
-                return math_fn(x)
-            except (ValueError, OverflowError):
-                return float(numpy_fn(np.float64(x)))
-        return numpy_fn(x)
-    return apply
-
-
-_sqrt = _unary(math.sqrt, np.sqrt)
-_exp = _unary(math.exp, np.exp)
-_log = _unary(math.log, np.log)
-_tanh = _unary(math.tanh, np.tanh)
-
-
-def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    return tuple(sorted(a % ndim if ndim else a for a in axes))
-
-
-def _spread(g: Any, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
-    """Broadcast a reduction's gradient back over the reduced axes of `x`."""
-    if not keepdims:
-        g = np.expand_dims(g, _axes(axis, x.ndim))
-    return np.broadcast_to(g, x.shape)
-
+from .core import Node, op
 
 # -- arithmetic -----------------------------------------------------------------------
 
-# broadcast=True: the vjps return gradients in the broadcast shape and the engine
-# sums each one down to its input's shape (see `tinygraph.core.sum_to_shape`).
 
-@op(formula="{0} + {1}", scalars=True, broadcast=True)
+@op(formula="{0} + {1}", broadcast=True)
 def add(a, b):
     def vjp(g):
         return g, g
     return a + b, vjp
 
 
-@op(formula="{0} - {1}", scalars=True, broadcast=True)
+@op(formula="{0} - {1}", broadcast=True)
 def sub(a, b):
     def vjp(g):
-        # summed first: negating the smaller array is cheaper
-        return g, -sum_to_shape(g, () if b.__class__ is float else b.shape)
+        return g, -g
     return a - b, vjp
 
 
-@op(formula="{0} * {1}", scalars=True, broadcast=True)
+@op(formula="{0} * {1}", broadcast=True)
 def mul(a, b):
-    if a.__class__ is float and b.__class__ is float:  # the scalar fast path: no helper calls
-        def vjp(g):
-            return g * b, g * a
-    else:
-        def vjp(g):
-            return _times_to(g, b, a), _times_to(g, a, b)
+    def vjp(g):
+        return g * b, g * a
     return a * b, vjp
 
 
-@op(formula="{0} / {1}", scalars=True, broadcast=True)
+@op(formula="{0} / {1}", broadcast=True)
 def div(a, b):
-    y = _div(a, b)
-
     def vjp(g):
-        ga = _div(g, b)
-        return ga, -_times_to(ga, y, b)  # summed first: negating the smaller array is cheaper
-    return y, vjp
+        return g / b, -g * a / b ** 2
+    return a / b, vjp
 
 
-@op(formula="-{0}", scalars=True)
+@op(formula="-{0}")
 def neg(x):
     def vjp(g):
         return (-g,)
     return -x, vjp
 
 
-@op(formula="{0} ** {p}", scalars=True)
+@op(formula="{0} ** {p}")
 def pow(x, *, p):  # noqa: A001 - the op is called pow, as in Python
     """x ** p for a number p (the exponent is a setting, not an input)."""
     def vjp(g):
-        if x.__class__ is float:
-            return (g * p * _power(x, p - 1),)
-        dx = x * p if p == 2 else _power(x, p - 1) * p  # one new array, then scaled in place
-        dx *= g
-        return (dx,)
-    return _power(x, p), vjp
+        if p == 0:  # x ** 0 is the constant 1 (the rule below would give 0 * inf = nan at x = 0)
+            return (np.zeros_like(x),)
+        return (g * p * x ** (p - 1),)
+    return x ** p, vjp
 
 
 @op(formula="{0} @ {1}", broadcast=True)
 def matmul(a, b):
     """Matrix product with numpy's rules, including 1-D operands and batch broadcasting."""
-    y = a @ b
-
     def vjp(g):
+        # a 1-D operand is a row (a) or a column (b) for the rule dA = G B^T, dB = A^T G
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
@@ -174,54 +84,54 @@ def matmul(a, b):
         if b.ndim == 1:
             gb = gb[..., 0]
         return ga, gb
-    return y, vjp
+    return a @ b, vjp
 
 
 # -- elementwise functions ---------------------------------------------------------------
 
-@op(scalars=True)
+@op
 def sqrt(x):
-    y = _sqrt(x)
+    y = np.sqrt(x)
 
     def vjp(g):
-        return (_div(g, 2.0 * y),)
+        return (g / (2 * y),)
     return y, vjp
 
 
-@op(scalars=True)
+@op
 def exp(x):
-    y = _exp(x)
+    y = np.exp(x)
 
     def vjp(g):
         return (g * y,)
     return y, vjp
 
 
-@op(scalars=True)
+@op
 def log(x):
     def vjp(g):
-        return (_div(g, x),)
-    return _log(x), vjp
+        return (g / x,)
+    return np.log(x), vjp
 
 
-@op(scalars=True)
+@op
 def tanh(x):
-    y = _tanh(x)
+    y = np.tanh(x)
 
     def vjp(g):
-        return (g * (1.0 - y * y),)
+        return (g * (1 - y ** 2),)
     return y, vjp
 
 
-@op(scalars=True)
+@op
 def relu(x):
     """max(x, 0); the gradient at exactly 0 is 0."""
     def vjp(g):
         return (g * (x > 0),)
-    return (max(x, 0.0) if x.__class__ is float else np.maximum(x, 0.0)), vjp
+    return np.maximum(x, 0.0), vjp
 
 
-# -- reductions and shape ------------------------------------------------------------------
+# -- reductions, shape and indexing --------------------------------------------------------
 
 @op(name="sum")
 def sum_(x, *, axis=None, keepdims=False):
@@ -234,39 +144,95 @@ def sum_(x, *, axis=None, keepdims=False):
 @op
 def mean(x, *, axis=None, keepdims=False):
     """Mean over `axis`; each input entry receives 1/n of the output's gradient."""
-    y = np.add.reduce(x, axis=_tuple(axis), keepdims=keepdims)  # np.mean's sum, without its Python wrapper
-    n = x.size // y.size if y.size else 1
-    y = y / n
+    y = np.mean(x, axis=_tuple(axis), keepdims=keepdims)
+    n = x.size // max(y.size, 1)
 
     def vjp(g):
         return (_spread(g / n, x, axis, keepdims),)
     return y, vjp
 
 
-@op
-def reshape(x, *, shape):
+@op(name="reshape")
+def reshape_op(x, *, shape):
     def vjp(g):
         return (g.reshape(x.shape),)
     return x.reshape(shape), vjp
 
 
-@op
-def transpose(x, *, axes=None):
-    """Reverse the axes (numpy's default) or permute them by `axes`."""
+@op(name="transpose")
+def transpose_op(x, *, axes=None):
+    """Permute the axes by `axes` (None: reverse them, as numpy does)."""
+    order = _permutation(axes, x.ndim)
+
     def vjp(g):
-        return (np.transpose(g, None if axes is None else np.argsort(axes)),)
-    return np.transpose(x, axes), vjp
+        return (np.transpose(g, np.argsort(order)),)  # the inverse permutation
+    return np.transpose(x, order), vjp
+
+
+def _index_formula(x: str, index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return f"{x}[{', '.join(_index_text(i) for i in parts)}]"
+
+
+@op(formula=_index_formula)
+def getitem(x, *, index):
+    """x[index] with numpy's indexing; the gradient lands in the indexed entries (repeats add up)."""
+    def vjp(g):
+        dx = np.zeros_like(x)
+        np.add.at(dx, index, g)
+        return (dx,)
+    return x[index], vjp
+
+
+def _spread(g: Any, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+    """Broadcast a reduction's gradient back over the reduced axes of `x`."""
+    if not keepdims:
+        g = np.expand_dims(g, _axes(axis, x.ndim))
+    return np.broadcast_to(g, x.shape)
+
+
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(sorted(a % ndim if ndim else a for a in axes))
 
 
 def _tuple(axis: Any) -> Any:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-# -- Node's operators and methods ---------------------------------------------------------
+def _permutation(axes: Any, ndim: int) -> tuple[int, ...]:
+    """`axes` as a permutation of range(ndim), negative axes counted from the end."""
+    if axes is None:
+        return tuple(reversed(range(ndim)))
+    order = tuple(int(a) % ndim if ndim and -ndim <= a < ndim else a for a in axes)
+    if sorted(order) != list(range(ndim)):
+        raise ValueError(f"axes {tuple(axes)} are not a permutation of the {ndim} axes")
+    return order
 
-def _no_node_exponent(*_: Any) -> None:
-    raise TypeError("** needs a plain number as exponent (x ** 2); for a Node exponent "
-                    "write tg.exp(y * tg.log(x))")
+
+def _index_text(i: Any) -> str:
+    if isinstance(i, slice):
+        text = ("" if i.start is None else str(i.start)) + ":" + ("" if i.stop is None else str(i.stop))
+        return text + ("" if i.step is None else f":{i.step}")
+    if i is Ellipsis:
+        return "..."
+    if i is None:
+        return "None"
+    return str(np.asarray(i).tolist())
+
+
+# -- the functions with numpy's calling conventions ------------------------------------------
+
+def reshape(x: Any, *shape: Any) -> Node:
+    """`x` with a new shape: `reshape(x, 2, 6)`, `reshape(x, (2, 6))`, -1 allowed."""
+    return reshape_op(x, shape=_shape_args(shape))
+
+
+def transpose(x: Any, *axes: Any) -> Node:
+    """`x` with its axes reversed, or permuted: `transpose(x, 1, 0)`, `transpose(x, (-1, 0))`."""
+    return transpose_op(x, **_settings(axes=_shape_args(axes) or None))
 
 
 def _shape_args(shape: tuple) -> tuple:
@@ -278,12 +244,32 @@ def _settings(**kwargs: Any) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None and v is not False}
 
 
+def _index(index: Any) -> Any:
+    """An index as numpy takes it: Nodes and lists become integer (or bool) arrays."""
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(np.asarray(i.data if isinstance(i, Node) else i) if isinstance(i, (Node, list)) else i
+                  for i in parts)
+    for i in parts:
+        if isinstance(i, np.ndarray) and i.dtype.kind == "f":
+            if not np.all(i == np.round(i)):
+                raise IndexError(f"a Node can only be indexed by integers, slices or bool masks, got {i}")
+    parts = tuple(i.astype(np.intp) if isinstance(i, np.ndarray) and i.dtype.kind == "f" else i for i in parts)
+    return parts if isinstance(index, tuple) else parts[0]
+
+
+# -- Node's operators and methods ---------------------------------------------------------
+
 def _pow_method(x: Node, p: Any) -> Node:
     if isinstance(p, Node):
         _no_node_exponent()
     if not isinstance(p, (int, float, np.integer, np.floating)):
         raise TypeError(f"** needs a plain number as exponent, got {type(p).__name__}")
     return pow(x, p=p)
+
+
+def _no_node_exponent(*_: Any) -> None:
+    raise TypeError("** needs a plain number as exponent (x ** 2); for a Node exponent "
+                    "write tg.exp(y * tg.log(x))")
 
 
 Node.__add__ = add
@@ -299,6 +285,7 @@ Node.__rmatmul__ = lambda self, other: matmul(other, self)
 Node.__neg__ = neg
 Node.__pow__ = _pow_method
 Node.__rpow__ = _no_node_exponent
+Node.__getitem__ = lambda self, index: getitem(self, index=_index(index))
 Node.sqrt = sqrt
 Node.exp = exp
 Node.log = log
@@ -306,6 +293,36 @@ Node.tanh = tanh
 Node.relu = relu
 Node.sum = lambda self, axis=None, keepdims=False: sum_(self, **_settings(axis=axis, keepdims=keepdims))
 Node.mean = lambda self, axis=None, keepdims=False: mean(self, **_settings(axis=axis, keepdims=keepdims))
-Node.reshape = lambda self, *shape: reshape(self, shape=_shape_args(shape))
-Node.transpose = lambda self, *axes: transpose(self, **_settings(axes=_shape_args(axes) or None))
-Node.T = property(lambda self: transpose(self))
+Node.reshape = reshape
+Node.transpose = transpose
+Node.T = property(transpose)
+
+
+# -- numpy functions called on a Node -----------------------------------------------------
+
+_UFUNCS = {np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.negative: neg,
+           np.matmul: matmul, np.sqrt: sqrt, np.exp: exp, np.log: log, np.tanh: tanh}
+_FUNCTIONS = {np.sum: Node.sum, np.mean: Node.mean, np.reshape: reshape, np.transpose: transpose}
+
+
+def _array_ufunc(self: Node, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """`np.exp(x)` is `tg.exp(x)`, and `ndarray * x` is `mul(ndarray, x)`; other ufuncs say what to use."""
+    if method == "__call__" and not kwargs and ufunc in _UFUNCS:
+        return _UFUNCS[ufunc](*inputs)
+    if method == "__call__" and not kwargs and ufunc is np.power and isinstance(inputs[0], Node):
+        return _pow_method(*inputs)
+    raise TypeError(f"np.{ufunc.__name__} does not work on a tinygraph Node; use a tinygraph op "
+                    f"(tg.exp, tg.sqrt, tg.log, tg.tanh, tg.relu, operators + - * / ** @) or apply numpy to node.data")
+
+
+def _array_function(self: Node, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+    """`np.sum(x)`, `np.mean(x, axis=0)`, `np.reshape`, `np.transpose` are the tinygraph ops."""
+    if func in _FUNCTIONS:
+        return _FUNCTIONS[func](*args, **kwargs)
+    name = func.__name__
+    raise TypeError(f"np.{name} does not work on a tinygraph Node; use its tinygraph op (tg.{name}(x) or "
+                    f"x.{name}() where one exists) or apply numpy to x.data")
+
+
+Node.__array_ufunc__ = _array_ufunc
+Node.__array_function__ = _array_function

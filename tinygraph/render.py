@@ -30,7 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import Node, auto_labels, formula, sent_along, topological
+from .core import Node, sent_along, topological
+from .steps import auto_labels, formula
 from .formatting import number, summary
 
 FORWARD = "black"
@@ -241,7 +242,7 @@ class _Style:
         return "<" + table + "".join(rows) + "</TABLE>>"
 
     def _grad_rows(self, node: Node, labels: dict, fanout: bool) -> list[str]:
-        grad = self._lines(node.grad_or_zero)
+        grad = self._lines(node.grad)
         text = self.grad_text(node) if self.grad_text is not None else None
         if text is not None:
             return [f'<TR><TD ALIGN="LEFT">{_font("grad", GRADIENT)}</TD>'

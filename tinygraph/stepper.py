@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from . import render
-from .core import Node, backward_steps, topological
+from .core import Node, topological
+from .steps import backward_steps
 
 MAX_NODES = 500  # as tg.draw: beyond this the layout gets slow and the picture unreadable
 FORWARD_CAPTION = "forward pass: every node shows its value (black). Press \u2192 to start the backward pass."
