@@ -140,9 +140,9 @@ def test_constants_are_small_grey_and_without_gradient():
     y = 5.0 * x
     y.backward()
     nodes = topological(y)
-    assert nodes[1].is_constant and nodes[2] is y  # 5.0 * x: the constant is parent 0 of y
+    assert nodes[0].is_constant and nodes[2] is y  # 5.0 * x: the constant is parent 0 of y, first in the walk
     dot = tg.to_dot(y)
-    const = node_stmt(dot, 1)
+    const = node_stmt(dot, 0)
     assert render.MUTED in const and ">5<" in const and "grad" not in const
     assert "label" not in edge_stmt(dot, "e2_0") and "dashed" in edge_stmt(dot, "e2_0")
     assert ">5<" in edge_stmt(dot, "e2_1")  # dy/dx = 5 along the edge from x

@@ -15,8 +15,8 @@ from .inspection import Explanation, Path, explain, paths
 from .ops import add, div, exp, getitem, log, matmul, mean, mul, neg, pow, relu, reshape, sqrt, sub, tanh, transpose
 from .ops import sum_ as sum
 from .render import draw, to_dot
-from .steps import Step, backward_steps
 from .stepper import stepper
+from .steps import Step, backward_steps
 
 __all__ = [
     "Node", "Op", "Step", "op", "scope", "detect_anomaly", "backward_steps", "constant", "topological",

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .core import Node, apply_vjp, constant, topological
-from .steps import auto_labels
 from .formatting import summary
+from .steps import auto_labels
 
 
 class Path:

@@ -31,8 +31,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .core import Node, sent_along, topological
-from .steps import auto_labels, formula
 from .formatting import number, summary
+from .steps import auto_labels, formula
 
 FORWARD = "black"
 GRADIENT = "#d62728"

@@ -97,8 +97,7 @@ def _frames(root: Node, nodes: list[Node], grad: Any) -> list[dict]:
         if step.node is root and not root.is_constant:
             so_far[i] = step.grad
             frame["grads"][i] = grad_text(step.grad)
-        for (_, k), g in render.edge_grads([step.node]).items():
-            parent = step.node.parents[k]
+        for k, parent, g in step.sent_along:
             if parent.is_constant:
                 continue
             p = index[id(parent)]

@@ -38,14 +38,15 @@ def backward_steps(root: Node, grad: Any = None) -> Iterator[Step]:
 class Step:
     """One node's turn in the backward pass: its gradient and what it sent to its parents."""
 
-    __slots__ = ("index", "node", "_grad", "_sent", "_labels")
+    __slots__ = ("index", "node", "sent_along", "_grad", "_labels")
 
     def __init__(self, index: int, node: Node, grad: Any, sent: tuple, labels: Labels) -> None:
         self.index = index
         self.node = node
         self._grad = grad
         self._labels = labels
-        self._sent = [(p, g) for p, g in zip(node.parents, sent) if g is not None]
+        self.sent_along = [(k, p, g) for k, (p, g) in enumerate(zip(node.parents, sent)) if g is not None]
+        """(argument slot, parent, gradient) for each edge this step sent gradient along."""
 
     @property
     def grad(self) -> np.ndarray:
@@ -55,10 +56,10 @@ class Step:
     @property
     def contributions(self) -> list[tuple[Node, np.ndarray]]:
         """(parent, gradient) for each edge this step sent gradient along."""
-        return [(p, np.array(g, dtype=np.float64)) for p, g in self._sent]
+        return [(p, np.array(g, dtype=np.float64)) for _, p, g in self.sent_along]
 
     def _sent_text(self) -> str:
-        return ", ".join(f"{self._labels[p]} += {summary(g)}" for p, g in self._sent)
+        return ", ".join(f"{self._labels[p]} += {summary(g)}" for _, p, g in self.sent_along)
 
     def caption(self) -> str:
         """The step as one line without its number: "xc = x - mu: grad [..] -> x += [..], mu += [..]"."""
