@@ -42,7 +42,7 @@ class Node:
     repeats kept) and its vjp, which sends a gradient back to them.
     """
 
-    __slots__ = ("_data", "_grad", "_grad_shared", "_vjp", "_sent", "_received",
+    __slots__ = ("_data", "_grad", "_grad_shared", "vjp", "_sent", "_received",
                  "parents", "op", "operation", "name", "attrs", "scope", "is_constant", "__weakref__")
 
     def __init__(self, data: Any, name: str | None = None) -> None:
@@ -165,7 +165,7 @@ class Node:
         return memo[id(self)]
 
 
-_KEPT_STATE = ("_data", "_grad", "_grad_shared", "_vjp", "parents", "op", "operation", "name", "attrs", "scope",
+_KEPT_STATE = ("_data", "_grad", "_grad_shared", "vjp", "parents", "op", "operation", "name", "attrs", "scope",
                "is_constant")
 
 
@@ -176,7 +176,7 @@ def _make(node: Node, data: np.ndarray, parents: tuple = (), vjp: Callable | Non
     node._data = data
     node._grad, node._sent, node._received = None, (), []
     node._grad_shared = False
-    node._vjp = vjp
+    node.vjp = vjp
     node.parents = parents
     node.operation = operation
     node.op = operation.name if operation else ""
@@ -347,7 +347,7 @@ def _where(node: Node) -> str:
 
 # -- the backward pass ---------------------------------------------------------------
 
-def propagate(root: Node, root_grad: np.ndarray) -> Iterator[tuple[Node, np.ndarray, tuple]]:
+def propagate(root: Node, root_grad: np.ndarray) -> Iterator[tuple[Node, np.ndarray, list]]:
     """The backward pass: yields (node, its gradient, what its vjp sent) after each node's turn.
 
     Nodes come consumers first, so by a node's turn every path from it to the
@@ -358,15 +358,17 @@ def propagate(root: Node, root_grad: np.ndarray) -> Iterator[tuple[Node, np.ndar
     grads = {root: root_grad}  # this pass's gradient of each node reached so far
     _open_passes[id(grads)] = grads  # so that `.grad` can show it while the pass is paused
     try:
-        for node in reversed(topological(root)):  # reverse topological order
+        for node in reversed(topological(root)):  # consumers before producers
             g = grads.get(node)
             if g is None:  # no path leads from this node to the root
                 continue
-            sent = _one_per_input(node._vjp(g), node) if node._vjp else ()  # a leaf sends nothing
-            sent = tuple(None if gp is None else checked_grad(gp, p, node) for p, gp in zip(node.parents, sent))
-            for parent, g_parent in zip(node.parents, sent):
-                if g_parent is not None:  # None: the vjp says no gradient flows along this edge
-                    grads[parent] = grads[parent] + g_parent if parent in grads else g_parent
+            sent = []  # what this node sends to each parent (None: nothing)
+            if node.vjp:  # a leaf has no vjp: it only receives
+                for parent, g_parent in zip(node.parents, one_per_input(node.vjp(g), node)):
+                    if g_parent is not None:  # None: no gradient flows along this edge
+                        g_parent = checked_grad(g_parent, parent, node)
+                        grads[parent] = grads[parent] + g_parent if parent in grads else g_parent
+                    sent.append(g_parent)
             yield node, g, sent
     finally:
         del _open_passes[id(grads)]
@@ -378,7 +380,7 @@ def gradients(root: Node, wrt: list[Node], grad: Any = None) -> list[np.ndarray]
     return [np.array(found[n], dtype=np.float64) if n in found else np.zeros(n.shape) for n in wrt]
 
 
-def commit(turns: list[tuple[Node, np.ndarray, tuple]]) -> None:
+def commit(turns: list[tuple[Node, np.ndarray, list]]) -> None:
     """A finished pass counts: add each node's gradient into `.grad`, and keep who sent what.
 
     Senders are kept by weak reference, so the record makes no reference cycle.
@@ -411,7 +413,7 @@ def seed(root: Node, grad: Any) -> np.ndarray:
     return g
 
 
-def _one_per_input(sent: Any, node: Node) -> tuple:
+def one_per_input(sent: Any, node: Node) -> tuple:
     """A vjp's result as a tuple with one gradient per input (a lone gradient is allowed for one input)."""
     n = len(node.parents)
     if type(sent) is tuple and len(sent) == n:
@@ -460,7 +462,7 @@ def apply_vjp(node: Node, g: np.ndarray) -> tuple:
 
     One turn of the backward pass, for tools that chain vjps on their own (`tg.paths`).
     """
-    sent = _one_per_input(node._vjp(g), node)
+    sent = one_per_input(node.vjp(g), node)
     return tuple(None if gp is None else checked_grad(gp, p, node) for p, gp in zip(node.parents, sent))
 
 
