@@ -187,13 +187,17 @@ def _make(node: Node, data: np.ndarray, parents: tuple = (), vjp: Callable | Non
     return node
 
 
-def as_array(value: Any, what: str, copy: bool = False) -> np.ndarray:
+def as_array(value: Any, where: str, what: str = "", copy: bool = False) -> np.ndarray:
     """A user's number, list or array as a float64 ndarray: the one way values enter the engine.
 
     `copy=True` promises the caller's array is never shared (so never changed).
+    Errors name the value as "{where}'s {what}" ("add's forward value"), or `where` alone.
     """
     if isinstance(value, np.ndarray) and value.dtype == np.float64:
         return value.copy() if copy else value
+    if isinstance(value, np.float64):  # what numpy arithmetic on 0-d arrays returns
+        return np.array(value)
+    what = f"{where}'s {what}" if what else where
     if isinstance(value, (str, bytes, dict, set)) or value is None:
         raise TypeError(f"{what} must be a number, list of numbers or array, got {type(value).__name__}")
     try:
@@ -259,14 +263,14 @@ class Op:
     def __call__(self, *args: Any, **settings: Any) -> Node:
         if len(args) != self.n_inputs:
             args, settings = self._bind(args, settings)
-        parents = tuple(a if isinstance(a, Node) else constant(a) for a in args)
+        parents = tuple([a if isinstance(a, Node) else constant(a) for a in args])
         try:
             y, vjp = self.forward(*[p._data for p in parents], **settings)
         except ValueError as exc:
             shapes = " and ".join(str(p.shape) for p in parents)
             given = "".join(f", {k}={v!r}" for k, v in settings.items())
             raise ValueError(f"{self.name}: cannot apply to inputs of shape {shapes}{given}: {exc}") from None
-        out = _make(Node.__new__(Node), as_array(y, f"{self.name}'s forward value"), parents, vjp, self, settings)
+        out = _make(Node.__new__(Node), as_array(y, self.name, "forward value"), parents, vjp, self, settings)
         if _anomaly and not np.all(np.isfinite(out._data)):
             raise FloatingPointError(f"{_where(out)} produced a non-finite value {summary(out._data)} "
                                      f"from inputs {', '.join(summary(p._data) for p in parents)}")
@@ -434,7 +438,7 @@ def checked_grad(g: Any, parent: Node, node: Node) -> np.ndarray:
     first summed down to the parent's shape.
     """
     if not isinstance(g, (np.ndarray, np.float64)):  # numpy scalars come from 0-d arithmetic
-        g = as_array(g, f"{node.op}: the vjp's gradient")
+        g = as_array(g, node.op, "vjp gradient")
     shape = parent._data.shape
     if g.shape != shape and node.operation.broadcast:
         g = sum_to_shape(g, shape)
