@@ -66,12 +66,13 @@ def test_wheel_holds_every_package_file_and_nothing_else(built):
     assert f"tinygraph_autograd-{tg.__version__}.dist-info/licenses/LICENSE" in names
 
 
-def test_sdist_holds_the_package_license_and_readme(built):
+def test_sdist_holds_the_package_tests_license_and_readme(built):
     _, sdist, _ = built
     top = f"tinygraph_autograd-{tg.__version__}"
     with tarfile.open(sdist) as tf:
         names = {n.removeprefix(top + "/") for n in tf.getnames()}
-    missing = (package_files() | {"LICENSE", "README.md", "setup.cfg", "pyproject.toml"}) - names
+    tests = {p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").glob("*.py")}
+    missing = (package_files() | tests | {"LICENSE", "README.md", "setup.cfg", "pyproject.toml"}) - names
     assert not missing, f"the sdist leaves out {sorted(missing)}"
 
 
