@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import exercises
+from . import __version__, exercises
 from .core import Node
 from .nn import functional as F
 from .render import draw
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  tinygraph exercise show layernorm_backward\n"
                "  tinygraph exercise check layernorm_backward answer.py",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(
