@@ -72,10 +72,10 @@ def paths_html(paths: Paths) -> str:
     rows = [f'<tr><td style="text-align: right">{i}</td><td style="text-align: left">'
             f'{_escaped(" → ".join(path.labels))}</td>{_value_cell(summary(path.grad), GRADIENT)}</tr>'
             for i, path in enumerate(paths)]
-    leaf, root = paths[0].labels[0], paths[0].labels[-1]
+    leaf = paths[0].labels[0]
     total = summary(np.sum([path.grad for path in paths], axis=0))
     rows.append(f'<tr style="border-top: 1px solid {FORWARD}"><td></td><td style="text-align: left">'
-                f'sum = d {_escaped(root)} / d {_escaped(leaf)}</td>{_value_cell(total, GRADIENT, bold=True)}</tr>')
+                f'sum: what backward gives {_escaped(leaf)}</td>{_value_cell(total, GRADIENT, bold=True)}</tr>')
     return f'<table class="tinygraph-paths" {_TABLE}>{head}{"".join(rows)}</table>'
 
 
