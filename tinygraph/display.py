@@ -39,7 +39,7 @@ def node_html(node: Node) -> str:
         rows = [_title_row(title, data)] + _grid_rows("data", data, MUTED)
         return f'<table class="tinygraph-node" {_CARD.format(color=MUTED)}>{"".join(rows)}</table>'
     labels = _labels_around(node)
-    data, grad = _grid(node.data), _grid(node.grad)
+    data, grad = _grid(node.data), _grid(_gradient(node))
     kind = (node.op or "leaf") + shape
     rows = [_title_row(f"<b>{_escaped(labels[node])}</b>&nbsp;&nbsp;&nbsp;{_span(kind, MUTED, 'smaller')}", data)]
     if node.op:
@@ -87,6 +87,13 @@ def _labels_around(node: Node) -> dict[Node, str]:
         return auto_labels(topological(node))
     return {n: n.name if n.name is not None else (summary(n.data) if n.is_constant else n.op or "leaf")
             for n in (node, *node.parents)}
+
+
+def _gradient(node: Node) -> np.ndarray:
+    """`node.grad` without creating it: the first read of `.grad` gives a node its own zeros array,
+    which would change its repr ("grad=0" becomes "grad=[0, 0, 0]") just because it was displayed."""
+    untouched = getattr(node, "grad_or_zero", None)  # the engine's view that creates nothing
+    return node.grad if untouched is None else np.broadcast_to(untouched, node.shape)
 
 
 def _step_labels(step: Step) -> dict[Node, str]:
