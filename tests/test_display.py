@@ -97,6 +97,7 @@ def test_constant_card_is_grey_and_has_no_gradient():
     assert rows(node_html(c)) == [["constant (2,)"], ["data", "0.5", "1.5"]]
 
 
+@SETTINGS
 @given(st.text(min_size=1, max_size=20))
 def test_any_name_is_shown_as_text_never_as_markup(name):
     x = tg.Node([1.0, 2.0], name=name)
