@@ -28,6 +28,8 @@ ROOT = HERE.parent.parent  # the checkout: tinygraph/ is in here
 NOTEBOOKS = sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
 CELL_TIMEOUT = 120  # seconds per cell; every cell here takes well under one
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")  # object addresses in reprs differ between runs
+# rounding noise such as 1.7e-15 or -2.2e-16 may differ with another numpy or BLAS build
+_ROUNDING = re.compile(r"[-+]?\d(?:\.\d+)?e-(?:1[3-9]|[2-9]\d|\d{3})\b")
 
 
 def execute(notebook: nbformat.NotebookNode, cwd: Path = HERE) -> nbformat.NotebookNode:
@@ -48,21 +50,27 @@ def normalised(notebook: nbformat.NotebookNode) -> list[dict]:
 
     Per cell: its type, source and outputs (stream text, or each mime type's data, and
     error names). Dropped: execution counts, cell ids, all metadata (timings,
-    kernel details); object addresses such as 0x7f3a... become 0x?.
+    kernel details). Object addresses such as 0x7f3a... become 0x?, and numbers below
+    1e-12 written in scientific notation (rounding noise, such as a rel_error of 1.7e-15)
+    become "~0".
     """
     cells = []
     for cell in notebook.cells:
         outputs = []
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
-                outputs.append({"stream": out.name, "text": _ADDRESS.sub("0x?", out.text)})
+                outputs.append({"stream": out.name, "text": _steady(out.text)})
             elif out.output_type == "error":
-                outputs.append({"error": out.ename, "value": _ADDRESS.sub("0x?", out.evalue)})
+                outputs.append({"error": out.ename, "value": _steady(out.evalue)})
             else:
-                outputs.append({mime: _ADDRESS.sub("0x?", data if isinstance(data, str) else str(data))
+                outputs.append({mime: _steady(data if isinstance(data, str) else str(data))
                                 for mime, data in out.get("data", {}).items()})
         cells.append({"type": cell.cell_type, "source": cell.source, "outputs": outputs})
     return cells
+
+
+def _steady(text: str) -> str:
+    return _ROUNDING.sub("~0", _ADDRESS.sub("0x?", text))
 
 
 def regenerate(path: Path) -> float:
