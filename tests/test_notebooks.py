@@ -5,7 +5,7 @@ Python's, with this checkout first on its path (checked by an extra cell). The
 tests check that no cell fails or writes to stderr, that the rich displays really
 are there (`tg.draw` as SVG, `tg.stepper` as an iframe, `tg.explain` and the
 Node / Step / paths displays as HTML tables), and that the stored outputs equal a
-fresh run's, apart from execution counts, ids, metadata and object addresses.
+fresh run's, apart from execution counts, ids, metadata, object addresses and rounding noise.
 When they differ, `python examples/notebooks/regenerate.py` refreshes them.
 """
 
