@@ -22,8 +22,8 @@ from .inspection import Paths
 from .render import FORWARD, GRADIENT, MUTED
 
 LABEL_WALK_LIMIT = 2000  # above this many nodes a card labels parents by name only (no walk of the whole graph)
-GRID_ROWS = 6  # a card shows a matrix up to 6 rows of 6 entries, as the start of each row and "..." beyond
-GRID_COLUMNS = 6
+GRID_ROWS = 6  # a card shows up to 6 rows of a matrix, then a vertical ellipsis
+GRID_COLUMNS = 6  # and up to 6 entries a row; a longer row shows its first 5, an ellipsis and its last
 
 _CARD = ('style="border: 1px solid {color}; border-radius: 6px; border-collapse: separate; '
          'font-family: Helvetica, Arial, sans-serif; font-size: 13px; margin: 2px 0"')
