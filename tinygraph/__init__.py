@@ -7,11 +7,11 @@
     x.grad
 """
 
-from . import exercises, nn, reference
+from . import display, exercises, nn, reference  # display: Node, Step, Paths in Jupyter
 from .allocator import keep_freed_memory
 from .checking import gradcheck, jacobian, numerical_grad, rel_error
 from .core import Node, Op, constant, detect_anomaly, op, scope, topological
-from .inspection import Explanation, Path, explain, paths
+from .inspection import Explanation, Path, Paths, explain, paths
 from .ops import add, div, exp, getitem, log, matmul, mean, mul, neg, pow, relu, reshape, sqrt, sub, tanh, transpose
 from .ops import sum_ as sum
 from .render import draw, to_dot
@@ -22,8 +22,8 @@ __all__ = [
     "Node", "Op", "Step", "op", "scope", "detect_anomaly", "backward_steps", "constant", "topological",
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "sum", "mean", "sqrt", "exp", "log", "tanh", "relu",
     "reshape", "transpose", "getitem",
-    "paths", "Path", "explain", "Explanation", "numerical_grad", "gradcheck", "jacobian", "rel_error",
-    "nn", "reference", "exercises",
+    "paths", "Path", "Paths", "explain", "Explanation", "numerical_grad", "gradcheck", "jacobian", "rel_error",
+    "nn", "reference", "exercises", "display",
     "stepper", "to_dot", "draw", "keep_freed_memory",
 ]
 __version__ = "0.1.0"

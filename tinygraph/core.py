@@ -142,7 +142,7 @@ class Node:
         if self.attrs:
             op += "(" + ", ".join(f"{k}={v!r}" for k, v in self.attrs.items()) + ")"
         head = " ".join(part for part in ("Node", label, op) if part)
-        grad = 0.0 if self._grad is None and not _open_passes else self.grad
+        grad = np.zeros(self.shape) if self._grad is None and not _open_passes else self.grad
         return f"<{head} shape={self.shape} data={summary(self._data)} grad={summary(grad)}>"
 
     # -- copies and pickles -----------------------------------------------------

@@ -39,11 +39,21 @@ class Path:
         """The part of d(root)/d(leaf) carried by this path (shape of the leaf)."""
         return np.array(self._grad, dtype=np.float64)
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The nodes' labels, leaf first: names, or automatic labels such as "mul4" as in `explain`."""
+        return tuple(self._labels[n] for n in self.nodes)
+
     def __str__(self) -> str:
-        route = " -> ".join(self._labels[n] for n in self.nodes)
-        return f"{route}: {summary(self._grad)}"
+        return f"{' -> '.join(self.labels)}: {summary(self._grad)}"
 
     __repr__ = __str__
+
+
+class Paths(list):
+    """`paths(...)`'s result: a plain list of `Path`, shown in Jupyter as a table with the paths' sum."""
+
+    __slots__ = ()
 
 
 def count_paths(root: Node, leaf: Node) -> int:
@@ -67,7 +77,7 @@ def _path_counts(nodes: list[Node], leaf: Node) -> dict[int, int]:
     return counts
 
 
-def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> list[Path]:
+def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> Paths:
     """Every path from `leaf` up to `root`, each with the gradient that flows along it alone.
 
     Along a path leaf -> a -> root the root is seeded with `grad` (ones if None),
@@ -105,7 +115,7 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> li
             if id(p) in counts:
                 branches.append((p, np.zeros(p.shape) if gp is None else gp, (node, i, trail)))
         stack.extend(reversed(branches))  # first argument first
-    return found
+    return Paths(found)
 
 
 class _Labels:
