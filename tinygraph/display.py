@@ -21,7 +21,6 @@ from .formatting import number, summary
 from .inspection import Paths
 from .render import FORWARD, GRADIENT, MUTED
 
-LABEL_WALK_LIMIT = 2000  # above this many nodes a card labels parents by name only (no walk of the whole graph)
 GRID_ROWS = 6  # a card shows up to 6 rows of a matrix, then a vertical ellipsis
 GRID_COLUMNS = 6  # and up to 6 entries a row; a longer row shows its first 5, an ellipsis and its last
 
@@ -82,12 +81,8 @@ def paths_html(paths: Paths) -> str:
 # -- pieces ----------------------------------------------------------------------------
 
 def _labels_around(node: Node) -> dict[Node, str]:
-    """Labels as `tg.draw(node)` and `tg.explain(node)` give them; for a huge graph, names only."""
-    nodes = topological(node)
-    if len(nodes) <= LABEL_WALK_LIMIT:
-        return auto_labels(nodes)
-    return {n: n.name if n.name is not None else (summary(n.data) if n.is_constant else n.op or "leaf")
-            for n in (node, *node.parents)}
+    """Labels as `tg.draw(node)` and `tg.explain(node)` give them."""
+    return auto_labels(topological(node))
 
 
 def _step_labels(step: Step) -> dict[Node, str]:
