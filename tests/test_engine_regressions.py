@@ -361,6 +361,7 @@ BUILT_IN_RESULTS = """
         return {
             "sum": s.data.tolist(), "grad_a": a.grad.tolist(), "grad_b": b.grad.tolist(),
             "ln": y.data.tolist(), "ln_weight": ln.weight.grad.tolist(), "ln_bias": ln.bias.grad.tolist(),
+            "ln_dot": tg.to_dot(y),
             "x": x.grad.tolist(), "dot": tg.to_dot(xc), "steps": [str(s) for s in tg.backward_steps(xc, np.ones(3))],
             "exercise": (passed, wrong),
         }
