@@ -157,12 +157,23 @@ def chain_case(lib: str, V: Callable, depth: int) -> list:
     return [lib, f"{depth:,}", f"{t_build:.2f} s", back, "yes" if ok else "no", f"{t_free:.2f} s ({freed})"]
 
 
+def graph_cases(n_ops: int, points: int) -> list[tuple[str, Callable[[Callable], Callable[[], Any]]]]:
+    """(case name, make) for the random and mlp cases: make(V)() builds the graph with value class V."""
+    plan = random_plan(n_ops)
+    return [(f"random {n_ops:,} ops", lambda V: lambda: build_random(V, plan)),
+            (f"mlp {points} points", lambda V: lambda: build_mlp(V, points))]
+
+
+def deep_recursion(lib: str) -> int:
+    """The recursion limit to measure `lib` with: micrograd's backward is recursive."""
+    return max(sys.getrecursionlimit(), 100_000) if lib == "micrograd" else sys.getrecursionlimit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small graphs, few repeats")
     args = parser.parse_args()
     n_ops, points, depth, repeat = (10_000, 20, 100_000, 3) if args.quick else (100_000, 100, 1_000_000, 5)
-    plan = random_plan(n_ops)
     libs = [("tinygraph", tg.Node)] + ([("micrograd", Value)] if Value else [])
     print(machine())
     if not Value:
@@ -170,11 +181,10 @@ def main() -> None:
 
     rows = []
     limit = sys.getrecursionlimit()
-    for case, make in [(f"random {n_ops:,} ops", lambda V: lambda: build_random(V, plan)),
-                       (f"mlp {points} points", lambda V: lambda: build_mlp(V, points))]:
+    for case, make in graph_cases(n_ops, points):
         results = []
         for lib, V in libs:
-            sys.setrecursionlimit(max(limit, 100_000) if lib == "micrograd" else limit)
+            sys.setrecursionlimit(deep_recursion(lib))
             try:
                 results.append(measure(lib, make(V), repeat))
             finally:

@@ -97,6 +97,38 @@ def check(results: dict, reference: tuple, label: str) -> None:
             raise AssertionError(f"{label}: {name} differs from the numpy closed form")
 
 
+def norm_fns(kind: str, with_torch: bool = True) -> dict[str, Callable]:
+    """The implementations compared for "layer" or "batch" norm, the numpy closed form first."""
+    fns = {"numpy closed form": numpy_layer_norm if kind == "layer" else numpy_batch_norm,
+           "tinygraph": tinygraph_norm(tg.nn.functional.layer_norm if kind == "layer"
+                                       else tg.nn.functional.batch_norm)}
+    if torch and with_torch:
+        fns["torch composite"] = torch_norm(kind, fused=False)
+        fns["torch fused"] = torch_norm(kind, fused=True)
+    return fns
+
+
+def norm_times(fns: dict[str, Callable], shape: tuple[int, int], rng: np.random.Generator) -> dict[str, float]:
+    """Median CPU seconds of forward + backward for each implementation, on fresh inputs of `shape`.
+
+    Each result is first checked against the numpy closed form.
+    """
+    x = rng.standard_normal(shape) * 3 + 1
+    w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    dout = rng.standard_normal(shape)
+    reference = fns["numpy closed form"](x, w, b, dout)
+    number = max(1, int(1e6 / x.size))
+    repeat = 9 if number > 1 else 7
+    times = {}
+    for label, fn in fns.items():
+        check(fn(x, w, b, dout), reference, label)
+
+        def run(fn=fn):
+            return fn(x, w, b, dout)
+        times[label] = median_time(run, repeat, warmup=2, number=number)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small shape only")
@@ -114,25 +146,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for kind in ("layer", "batch"):
-        fns = {"numpy closed form": numpy_layer_norm if kind == "layer" else numpy_batch_norm,
-               "tinygraph": tinygraph_norm(tg.nn.functional.layer_norm if kind == "layer"
-                                           else tg.nn.functional.batch_norm)}
-        if torch:
-            fns["torch composite"] = torch_norm(kind, fused=False)
-            fns["torch fused"] = torch_norm(kind, fused=True)
+        fns = norm_fns(kind)
         for shape in shapes:
-            x = rng.standard_normal(shape) * 3 + 1
-            w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
-            dout = rng.standard_normal(shape)
-            reference = fns["numpy closed form"](x, w, b, dout)
-            number = max(1, int(1e6 / x.size))
-            repeat = 9 if number > 1 else 7
-            times = {}
-            for label, fn in fns.items():
-                check(fn(x, w, b, dout), reference, label)
-                def run(fn=fn, x=x, w=w, b=b, dout=dout):
-                    return fn(x, w, b, dout)
-                times[label] = median_time(run, repeat, warmup=2, number=number)
+            times = norm_times(fns, shape, rng)
             base = times["numpy closed form"]
             rows.append([f"{kind} norm", f"{shape[0]}x{shape[1]}"]
                         + [f"{times[k] * 1e3:.3f} ms ({times[k] / base:.2f}x)" for k in fns])

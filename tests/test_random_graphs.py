@@ -89,14 +89,24 @@ def apply(lib, kind, args, s):
     return lib[kind](a)
 
 
-def replay(lib, leaves, graph):
-    """All values of the program; the last one is the scalar root."""
+def replay(lib, leaves, graph, look=None):
+    """All values of the program; the last one is the scalar root.
+
+    `look(pool)`, if given, is called with the values made so far before the first
+    instruction and after each one (tests of what reading a value may change).
+    """
     pool = list(leaves)
+    if look:
+        look(pool)
     for kind, args, s in graph["program"]:
         values = [pool[i] if isinstance(i, int) else lib["constant"](constant_value(i)) for i in args]
         pool.append(apply(lib, kind, values, s))
+        if look:
+            look(pool)
     terms = [(pool[i] * lib["constant"](w)).sum() for i, w in graph["weights"].items()]
     pool.append(functools.reduce(operator.add, terms))
+    if look:
+        look(pool)
     return pool
 
 
@@ -109,16 +119,17 @@ def compatible(kind, a, b):
 
 
 @st.composite
-def graphs(draw, max_ops=8):
+def graphs(draw, max_ops=8, leaf_shapes=LEAF_SHAPES):
     """A random program, its leaf values and the projection weights of its root.
 
     Operands are drawn from every earlier value, so a value can be used twice by
     one op (`a * a`) or by several ops whose results meet again at the root. A
-    constant operand is written as its shape. Graphs whose values leave [-1e3, 1e3]
+    constant operand is written as its shape. `leaf_shapes=[()]` gives all-scalar
+    graphs. Graphs whose values leave [-1e3, 1e3]
     or put a relu input within 1e-3 of its kink are rejected.
     """
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    leaves = [rng.normal(size=draw(st.sampled_from(LEAF_SHAPES))) for _ in range(draw(st.integers(1, 3)))]
+    leaves = [rng.normal(size=draw(st.sampled_from(leaf_shapes))) for _ in range(draw(st.integers(1, 3)))]
     pool = list(leaves)
     program, used = [], set()
     for _ in range(draw(st.integers(1, max_ops))):
@@ -155,10 +166,32 @@ def graphs(draw, max_ops=8):
     return {"leaves": leaves, "program": program, "weights": weights}
 
 
-def build(graph):
+def build(graph, look=None):
     """The graph in tinygraph: (leaf Nodes, every value Node; the last is the root)."""
     leaves = [tg.Node(v, name=f"x{i}") for i, v in enumerate(graph["leaves"])]
-    return leaves, replay(TINYGRAPH, leaves, graph)
+    return leaves, replay(TINYGRAPH, leaves, graph, look)
+
+
+def central_leaf_grads(graph):
+    """d root / d leaf for every leaf by central differences of the numpy replay (independent of tinygraph)."""
+    grads = []
+    for i, leaf in enumerate(graph["leaves"]):
+        def f(v, i=i):
+            inputs = list(graph["leaves"])
+            inputs[i] = v
+            return float(replay(NUMPY, inputs, graph)[-1])
+        grads.append(central_diff(f, leaf))
+    return grads
+
+
+def torch_replay(torch, graph):
+    """Every value of the program in PyTorch (after its backward pass) and each leaf's gradient."""
+    t_leaves = [torch.tensor(v, requires_grad=True) for v in graph["leaves"]]
+    t_values = replay(torch_library(torch), t_leaves, graph)
+    t_values[-1].backward()
+    values = [t.detach().numpy() for t in t_values]
+    grads = [np.zeros(t.shape) if t.grad is None else t.grad.numpy() for t in t_leaves]  # None: leaf unused
+    return values, grads
 
 
 @SETTINGS
@@ -169,12 +202,8 @@ def test_random_graph_gradients_match_central_differences(graph):
     expected_root = replay(NUMPY, graph["leaves"], graph)[-1]
     np.testing.assert_allclose(root.item(), expected_root, rtol=1e-12, atol=1e-12)
     root.backward()
-    for i, leaf in enumerate(leaves):
-        def f(v, i=i):
-            inputs = list(graph["leaves"])
-            inputs[i] = v
-            return float(replay(NUMPY, inputs, graph)[-1])
-        np.testing.assert_allclose(leaf.grad, central_diff(f, graph["leaves"][i]), rtol=1e-5, atol=1e-6,
+    for i, (leaf, expected) in enumerate(zip(leaves, central_leaf_grads(graph))):
+        np.testing.assert_allclose(leaf.grad, expected, rtol=1e-5, atol=1e-6,
                                    err_msg=f"leaf x{i}, program {graph['program']}")
 
 
@@ -184,12 +213,9 @@ def test_random_graph_gradients_match_torch(graph):
     torch = pytest.importorskip("torch")
     leaves, values = build(graph)
     values[-1].backward()
-    t_leaves = [torch.tensor(v, requires_grad=True) for v in graph["leaves"]]
-    t_values = replay(torch_library(torch), t_leaves, graph)
+    t_values, t_grads = torch_replay(torch, graph)
     for node, t in zip(values, t_values):
-        np.testing.assert_allclose(node.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
-    t_values[-1].backward()
-    for i, (leaf, t) in enumerate(zip(leaves, t_leaves)):
-        t_grad = np.zeros(leaf.shape) if t.grad is None else t.grad.numpy()  # None: leaf unused
+        np.testing.assert_allclose(node.data, t, rtol=1e-10, atol=1e-12)
+    for i, (leaf, t_grad) in enumerate(zip(leaves, t_grads)):
         np.testing.assert_allclose(leaf.grad, t_grad, rtol=1e-10, atol=1e-12,
                                    err_msg=f"leaf x{i}, program {graph['program']}")
