@@ -187,6 +187,17 @@ TORCH_DIFFERS = {  # (op, repr of the input): repr keeps -0.0 apart from 0.0
 }
 
 
+def torch_differs_binary(name, a, b, k):
+    """div's gradient for b is the textbook -g * a / b**2 (issue 13); torch evaluates -g * (a / b) / b.
+
+    They differ only where b**2 overflows to inf or underflows below the normal range (nan, inf
+    or a subnormal's lost digits here, a finite value there).
+    """
+    with np.errstate(all="ignore"):
+        square = np.float64(b) ** 2
+    return name == "div" and k == 1 and (not np.isfinite(square) or abs(square) < np.finfo(np.float64).tiny)
+
+
 def close(actual, expected, what):
     """Equal up to rounding (torch and libm may differ in the last bit), with nan and inf where torch has them.
 
@@ -225,4 +236,5 @@ def test_binary_ops_match_torch_on_special_values(name):
         what = f"{name}({a!r}, {b!r}) vs torch"
         close(value, t_value, what + " value")
         for k in range(2):
-            close(grads[k], t_grads[k], what + f" grad {k}")
+            if not torch_differs_binary(name, a, b, k):
+                close(grads[k], t_grads[k], what + f" grad {k}")

@@ -69,16 +69,18 @@ class Node:
     def grad(self) -> np.ndarray:
         """d(root)/d(this node), summed over every backward pass since the last zero_grad.
 
-        While `backward_steps` is paused, this also counts what has arrived so far
-        in that pass.
+        Zeros (a new array each time) before any pass. While `backward_steps` is
+        paused, this also counts what has arrived so far in that pass.
         """
         if self._grad is None:
-            self._grad, self._grad_shared = np.zeros(self.shape), False
-        elif self._grad_shared or type(self._grad) is not np.ndarray:
-            # a pass may hand one array to several nodes, or a numpy scalar: take an array of our own
-            self._grad, self._grad_shared = np.array(self._grad, dtype=np.float64), False
+            grad = np.zeros(self.shape)
+        else:
+            if self._grad_shared or type(self._grad) is not np.ndarray:
+                # a pass may hand one array to several nodes, or a numpy scalar: take an array of our own
+                self._grad, self._grad_shared = np.array(self._grad, dtype=np.float64), False
+            grad = self._grad
         arrived = [pending[self] for pending in _open_passes.values() if self in pending]
-        return np.asarray(self._grad + sum(arrived)) if arrived else self._grad
+        return np.asarray(grad + sum(arrived)) if arrived else grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
@@ -142,8 +144,7 @@ class Node:
         if self.attrs:
             op += "(" + ", ".join(f"{k}={v!r}" for k, v in self.attrs.items()) + ")"
         head = " ".join(part for part in ("Node", label, op) if part)
-        grad = np.zeros(self.shape) if self._grad is None and not _open_passes else self.grad
-        return f"<{head} shape={self.shape} data={summary(self._data)} grad={summary(grad)}>"
+        return f"<{head} shape={self.shape} data={summary(self._data)} grad={summary(self.grad)}>"
 
     # -- copies and pickles -----------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
