@@ -29,6 +29,7 @@ import numpy as np
 
 from .formatting import summary
 
+_FLOAT64 = np.dtype(np.float64)
 _scope = ""  # "outer/inner" while inside `with scope(...)`
 _anomaly = False  # set by `detect_anomaly()`
 _open_passes: dict[int, dict] = {}  # the gradients-so-far of passes under way, by id (see `Node.grad`)
@@ -194,9 +195,9 @@ def as_array(value: Any, where: str, what: str = "", copy: bool = False) -> np.n
     `copy=True` promises the caller's array is never shared (so never changed).
     Errors name the value as "{where}'s {what}" ("add's forward value"), or `where` alone.
     """
-    if isinstance(value, np.ndarray) and value.dtype == np.float64:
+    if type(value) is np.ndarray and value.dtype is _FLOAT64:
         return value.copy() if copy else value
-    if isinstance(value, np.float64):  # what numpy arithmetic on 0-d arrays returns
+    if type(value) is np.float64:  # what numpy arithmetic on 0-d values returns
         return np.array(value)
     what = f"{where}'s {what}" if what else where
     if isinstance(value, (str, bytes, dict, set)) or value is None:
@@ -223,21 +224,25 @@ def topological(root: Node) -> list[Node]:
     """Every node `root` depends on, each once, parents before children.
 
     The one graph walk: a depth-first search with an explicit stack (no recursion,
-    so a graph a million nodes deep is fine). A node goes into the list when all
-    its parents are in it.
+    so a graph a million nodes deep is fine). A node is placed in the list once
+    all its parents are: the `_PLACE` mark under its parents on the stack comes
+    up when they are done.
     """
     order: list[Node] = []
     seen = set()
-    stack = [(root, False)]
+    stack: list[Any] = [root]
     while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
+        node = stack.pop()
+        if node is _PLACE:
+            order.append(stack.pop())
         elif node not in seen:
             seen.add(node)
-            stack.append((node, True))
-            stack += [(p, False) for p in reversed(node.parents) if p not in seen]  # first parent first
+            stack += (node, _PLACE)
+            stack += node.parents[::-1]  # the first parent on top: explored first
     return order
+
+
+_PLACE = object()
 
 
 # -- defining ops ---------------------------------------------------------------
@@ -390,16 +395,15 @@ def commit(turns: list[tuple[Node, np.ndarray, list]]) -> None:
 
     Senders are kept by weak reference, so the record makes no reference cycle.
     """
-    received: dict[Node, list] = {}
     for node, g, sent in turns:
         node._grad, node._grad_shared = (g, True) if node._grad is None else (node._grad + g, False)
         node._sent = sent
+        node._received = []
+    for node, _, sent in turns:  # consumers first: the order in which gradients arrived
         sender = weakref.ref(node)
         for parent, g_parent in zip(node.parents, sent):
             if g_parent is not None:
-                received.setdefault(parent, []).append((sender, g_parent))
-    for node, _, _ in turns:
-        node._received = received.get(node, [])
+                parent._received.append((sender, g_parent))
 
 
 def seed(root: Node, grad: Any) -> np.ndarray:
@@ -438,16 +442,14 @@ def checked_grad(g: Any, parent: Node, node: Node) -> np.ndarray:
     For an op made with `broadcast=True` a gradient in the broadcast shape is
     first summed down to the parent's shape.
     """
-    if not isinstance(g, (np.ndarray, np.float64)):  # numpy scalars come from 0-d arithmetic
-        g = as_array(g, node.op, "vjp gradient")
+    if type(g) is not np.float64 and not (type(g) is np.ndarray and g.dtype is _FLOAT64):
+        g = as_array(g, node.op, "vjp gradient")  # a number, list, or array of another dtype
     shape = parent._data.shape
     if g.shape != shape and node.operation.broadcast:
         g = sum_to_shape(g, shape)
     if g.shape != shape:
         raise ValueError(f"{node.op}: vjp returned a gradient of shape {g.shape} for input "
                          f"{node.parents.index(parent)} of shape {shape}; each gradient must have its input's shape")
-    if g.dtype != np.float64:
-        g = g.astype(np.float64)
     if _anomaly and not np.all(np.isfinite(g)):
         raise FloatingPointError(f"backward: the gradient sent to {_where(parent)} by {node.op} "
                                  f"is non-finite: {summary(g)}")
