@@ -224,7 +224,7 @@ def test_notebook_display_works_inside_its_iframe(browser, tmp_path):
     notebook.write_text(f"<!DOCTYPE html><html><body><h1>cell output</h1>{shown._repr_html_()}</body></html>")
     browser.open(notebook)
     inner = 'document.querySelector("iframe").contentDocument'
-    assert browser.wait_for(f'{inner}.getElementById("counter")?.textContent') == "step 0 / 3"  # sum, mul, x: the constant 3 gets no step
+    assert browser.wait_for(f'{inner}.getElementById("counter")?.textContent') == "step 0 / 3"  # no step for 3
     browser.js(f'{inner}.getElementById("next").click(); {inner}.getElementById("next").click()')
     caption = browser.js(f'{inner}.getElementById("caption").textContent')
     assert caption == "mul2 = x * 3: grad [1, 1] -> x += [3, 3], 3 += 3"

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from .core import Node, topological
-from .steps import Step, auto_labels, describe, formula
 from .formatting import number, summary
 from .inspection import Paths
 from .render import FORWARD, GRADIENT, MUTED
+from .steps import Step, auto_labels, describe, formula
 
 GRID_ROWS = 6  # a card shows up to 6 rows of a matrix, then a vertical ellipsis
 GRID_COLUMNS = 6  # and up to 6 entries a row; a longer row shows its first 5, an ellipsis and its last
