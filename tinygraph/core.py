@@ -137,7 +137,7 @@ class Node:
     def zero_grad(self) -> None:
         """Reset `.grad` and `.contributions` of every node reachable from this one."""
         for node in topological(self):
-            node._grad, node._sent, node._received = None, (), []
+            node._grad, node._sent, node._received = None, (), ()
 
     def __repr__(self) -> str:
         label = repr(self.name) if self.name is not None else ("constant" if self.is_constant else "")
@@ -155,7 +155,7 @@ class Node:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             setattr(self, key, value)
-        self._sent, self._received = (), []
+        self._sent, self._received = (), ()
 
     def __deepcopy__(self, memo: dict) -> Node:
         """Copy the graph parents first, so that each copy finds its parents' copies in `memo`
@@ -176,7 +176,7 @@ def _make(node: Node, data: np.ndarray, parents: tuple = (), vjp: Callable | Non
           constant: bool = False) -> Node:
     """Fill in a new node's fields: the one place a Node, leaf or op output, is set up."""
     node._data = data
-    node._grad, node._sent, node._received = None, (), []
+    node._grad, node._sent, node._received = None, (), ()
     node._grad_shared = False
     node.vjp = vjp
     node.parents = parents
