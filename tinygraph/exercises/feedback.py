@@ -232,15 +232,15 @@ def _unpack(value: Returned | None, ex: Exercise, expected: tuple) -> tuple[np.n
     if n == 1:
         if value.kind == "sequence" and int(value.note) <= 3:
             items = _plural(int(value.note), "item")
-            raise _Wrong(f"return {ex.outputs[0]} itself (an array), not a {value.type_name} of {items}.")
+            raise _Wrong(f"Return {ex.outputs[0]} itself (an array), not a {value.type_name} of {items}.")
         return (_to_array(value, ex.outputs[0], expected[0], ex),)
     wanted = "(" + ", ".join(ex.outputs) + ")"
     if value.kind != "sequence":
         kind = (f"an array of shape {value.array.shape}" if value.kind == "array" and value.type_name == "ndarray"
                 else f"a {value.type_name}" if value.kind == "array" else value.type_name)
-        raise _Wrong(f"your function should return a tuple {wanted}; it returned {kind}.")
+        raise _Wrong(f"Your function should return a tuple {wanted}; it returned {kind}.")
     if int(value.note) != n:
-        raise _Wrong(f"your function should return {n} values {wanted}; it returned {value.note}.")
+        raise _Wrong(f"Your function should return {n} values {wanted}; it returned {value.note}.")
     return tuple(_to_array(v, label, e, ex) for v, label, e in zip(value.items, ex.outputs, expected))
 
 
