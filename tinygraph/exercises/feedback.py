@@ -320,6 +320,9 @@ def _judge_output(ex: Exercise, index: int, trials: list[Trial], answers: list[t
         text = _path_feedback(ex, label, coefs, [t.n for t in trials])
         if text:
             return head + " " + text, trial
+    if max(errors) < 1e-3:
+        hint = (f"Your {label} is close, but not within the {TOLERANCE:g} a float64 formula reaches: was part "
+                "of it computed in float32, or is a small term (such as eps) missing or different?")
     return " ".join(filter(None, [head, hint])), trial
 
 
