@@ -342,7 +342,8 @@ def test_bad_functions_become_feedback(fn, expected):
 def test_wrong_tuple_length_and_single_array():
     def two(dout, x, weight, eps):
         return norm_solution(-1)(dout, x, weight, eps)[:2]
-    assert "Your function should return 3 values (dx, dweight, dbias); it returned 2" in check("layernorm_backward", two).feedback
+    assert "Your function should return 3 values (dx, dweight, dbias); it returned 2" in \
+        check("layernorm_backward", two).feedback
 
     def one(dout, x, weight, eps):
         return norm_solution(-1)(dout, x, weight, eps)[0]

@@ -135,7 +135,11 @@ def register(name: str, forward: Callable[..., Node], inputs: dict | Sequence[di
     exercise = Exercise(name=name, forward=forward, trials=trials, params=params, grads=grads,
                         groups=tuple(paths_through), allow_autograd=allow_autograd, allow_lists=allow_lists,
                         **options)
-    draw_inputs(exercise, np.random.default_rng(0), 0)  # fails here, with the teacher's error, if forward cannot run
+    try:
+        draw_inputs(exercise, np.random.default_rng(0), 0)
+    except Exception as exc:  # the teacher's forward: say where it failed
+        raise ValueError(f"register: {name}: forward failed on random inputs of the given shapes: "
+                         f"{type(exc).__name__}: {exc}") from exc
     EXERCISES[name] = exercise
     return exercise
 
