@@ -130,9 +130,9 @@ def table(rows: list[Graded], width: int = 100) -> str:
 
 def _record(name: str, r: Graded) -> dict:
     return {"file": r.file, "exercise": name, "passed": r.passed, "loaded": r.problem is None,
-            "error": r.error, "seed": r.result.seed if r.result else None, "feedback": r.feedback,
-            "output": r.result.output if r.result else "",
-            "printed_lines": r.result.printed_lines if r.result else 0, "seconds": round(r.seconds, 3)}
+            "error": r.error, "seed": r.result.seed if r.result is not None else None, "feedback": r.feedback,
+            "output": r.result.output if r.result is not None else "",
+            "printed_lines": r.result.printed_lines if r.result is not None else 0, "seconds": round(r.seconds, 3)}
 
 
 def write_json(name: str, rows: list[Graded], path: str | Path) -> None:
