@@ -427,7 +427,7 @@ def _scale_words(scale: str, counts: list[int]) -> str:
                 "take N from the shape of the input")
     value = float(scale)
     if abs(value - 1) < 1e-3:
-        return f"is close but not exact (off by a factor of {value:.6g})"
+        return f"is off by a factor of {value:.6g}: close, but not the exact formula"
     return f"is {scale} times what it should be"
 
 
