@@ -290,8 +290,9 @@ def _judge_output(ex: Exercise, index: int, trials: list[Trial], answers: list[t
     g, w = got[worst], want[worst]
     idx = np.unravel_index(int(np.argmax(np.abs(g - w))), w.shape)
     idx_text = ", ".join(str(int(i)) for i in idx)
-    head = (f"{label} is wrong: relative error {errors[worst]:.2g} "
-            f"(at {label}[{idx_text}] yours is {number(float(g[idx]))}, the gradient is {number(float(w[idx]))}).")
+    digits = next((d for d in (4, 7, 10, 17) if number(float(g[idx]), d) != number(float(w[idx]), d)), 17)
+    head = (f"{label} is wrong: relative error {errors[worst]:.2g} (at {label}[{idx_text}] yours is "
+            f"{number(float(g[idx]), digits)}, the gradient is {number(float(w[idx]), digits)}).")
     hint = ex.output_hints.get(label, "")
     if all(not np.any(gi) for gi in got):
         zero = f"Your {label} is all zeros, but the gradient is not."
