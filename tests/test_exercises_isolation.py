@@ -188,6 +188,22 @@ def test_without_fork_a_thread_is_stopped_and_stdout_restored():
     assert_clean(state)
 
 
+def test_without_fork_files_run_in_a_fresh_python(tmp_path):
+    """Where there is no fork an answer file runs in `python -m tinygraph.exercises._worker`."""
+    good, leaves = tmp_path / "good.py", tmp_path / "leaves.py"
+    good.write_text("def mean_triangle(x, dout):\n    print('hi')\n    return dout - dout.mean()\n")
+    leaves.write_text("import os\ndef mean_triangle(x, dout):\n    os._exit(3)\n")
+    state = scenario(f'''
+        del os.fork
+        result, problem = tg.exercises.check_file("mean_triangle", {str(good)!r}, seed=1, show_output=True)
+        assert problem is None and result.passed and "| hi" in result.feedback, result
+        result, problem = tg.exercises.check_file("mean_triangle", {str(leaves)!r}, seed=1)
+    ''')
+    assert not state["passed"]
+    assert "Your function ended the Python process (exit status 3)" in state["feedback"]
+    assert_clean(state)
+
+
 # -- the command line: one child process per answer file -------------------------------------------
 
 

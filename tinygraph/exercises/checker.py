@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import secrets
 from pathlib import Path
 from typing import Callable
@@ -13,20 +14,25 @@ from . import sandbox
 from .definition import Exercise, draw_inputs, get
 from .feedback import Result, Trial, judge, make_trial
 
-__all__ = ["check", "check_file", "make_trials", "load_problem_text"]
+__all__ = ["check", "check_file", "draw_all", "make_trials", "calls", "load_problem_text"]
 
 TIMEOUT = 5.0  # seconds each call of the student's function may take
 
 
-def make_trials(ex: Exercise, seed: int) -> list[Trial]:
-    """The exercise's trials for `seed`: fresh inputs and the right answers from autograd."""
+def draw_all(ex: Exercise, seed: int) -> list[dict]:
+    """The inputs of every trial for `seed` (`dout` included)."""
     rng = np.random.default_rng(seed)
-    inputs = [draw_inputs(ex, rng, i) for i in range(len(ex.trials))]
+    return [draw_inputs(ex, rng, i) for i in range(len(ex.trials))]
+
+
+def make_trials(ex: Exercise, inputs: list[dict]) -> list[Trial]:
+    """The right answers from autograd, made after the child has started so it never holds them."""
     return [make_trial(ex, x, i, len(inputs)) for i, x in enumerate(inputs)]
 
 
-def _calls(ex: Exercise, trials: list[Trial]) -> list[tuple]:
-    return [tuple(t.inputs[p] for p in ex.params) for t in trials]
+def calls(ex: Exercise, inputs: list[dict]) -> list[tuple]:
+    """The arguments of each call of the student's function, in its parameter order."""
+    return [tuple(x[p] for p in ex.params) for x in inputs]
 
 
 def _seed(seed: int | None) -> int:
@@ -61,8 +67,16 @@ def check(name: str, fn: Callable, seed: int | None = None, show_output: bool = 
         return Result(name, False, "check() was called inside the function being checked; it did not run.")
     if not callable(fn):
         return Result(name, False, f"check needs your function {ex.name}, got {type(fn).__name__}.", seed)
-    trials = make_trials(ex, seed)
-    run = sandbox.run_function(fn, _calls(ex, trials), timeout=timeout, allow_autograd=ex.allow_autograd)
+    inputs = draw_all(ex, seed)
+    if not hasattr(os, "fork"):  # Windows: a thread of this process, stopped when it runs out of time
+        run = sandbox.run_in_thread(fn, calls(ex, inputs), timeout=timeout, allow_autograd=ex.allow_autograd)
+        return judge(ex, make_trials(ex, inputs), run, seed=seed, show_output=show_output, timeout=timeout)
+    child = sandbox.start_function(fn, calls(ex, inputs), timeout=timeout, allow_autograd=ex.allow_autograd)
+    try:
+        trials = make_trials(ex, inputs)
+        sandbox.wait_any([child])
+    finally:
+        run = child.finish()
     return judge(ex, trials, run, seed=seed, show_output=show_output, timeout=timeout)
 
 
@@ -76,8 +90,13 @@ def check_file(name: str, path: str | Path, seed: int | None = None, show_output
     seed, timeout = _seed(seed), _timeout(timeout)
     if not Path(path).is_file():
         return None, f"no such file: {path}"
-    trials = make_trials(ex, seed)
-    run = sandbox.run_file(path, name, _calls(ex, trials), timeout=timeout, allow_autograd=ex.allow_autograd)
+    inputs = draw_all(ex, seed)
+    child = sandbox.start_file(path, name, calls(ex, inputs), timeout=timeout, allow_autograd=ex.allow_autograd)
+    try:
+        trials = make_trials(ex, inputs)
+        sandbox.wait_any([child])
+    finally:
+        run = child.finish()
     if run.problem is not None:
         return None, load_problem_text(ex, str(path), run.problem, timeout)
     return judge(ex, trials, run, seed=seed, show_output=show_output, timeout=timeout), None

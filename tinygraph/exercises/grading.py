@@ -1,8 +1,9 @@
 """Grading a class: many answer files, one child process each, as many at once as there are cores.
 
 The inputs and right answers are made, and every answer judged, in this
-process; only the students' code runs in the children (threads here just
-wait for them). Results go to a table, JSON, CSV, or Gradescope's
+process; only the students' code runs in the children, forked from this
+process (numpy and tinygraph already imported, so a child starts in
+milliseconds) and watched from one loop. Results go to a table, JSON, CSV, or Gradescope's
 `results.json` (`tests` with `name`, `score`, `max_score`, `output`,
 `visibility`, and the total `score`), so tinygraph can be a course's
 autograder as it is.
@@ -17,13 +18,12 @@ import os
 import runpy
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from . import sandbox
-from .checker import TIMEOUT, _calls, _seed, _timeout, load_problem_text, make_trials
+from .checker import TIMEOUT, _seed, _timeout, calls, draw_all, load_problem_text, make_trials
 from .definition import EXERCISES, get
 from .feedback import Result, judge
 
@@ -72,37 +72,41 @@ def grade(name: str, paths: Sequence[str | Path], *, jobs: int | None = None, ti
     """Grade every submission under `paths` (files or folders of .py files); one Graded each, in file order.
 
     Each file gets fresh inputs (or those of `seed`, the same for all) and runs in its
-    own child process; `jobs` children at a time (default: the number of cores).
+    own child process; `jobs` children at a time (default: the number of cores). This
+    process makes the right answers while the children run, and judges each one.
     """
     ex = get(name)
     timeout = _timeout(timeout)
     files = submissions(paths)
     jobs = jobs or os.cpu_count() or 1
     graded: dict[Path, Graded] = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending = {}
-        for file in files:
-            file_seed = _seed(seed)
-            trials = make_trials(ex, file_seed)
-            future = pool.submit(_run, file, name, _calls(ex, trials), timeout, ex.allow_autograd)
-            pending[future] = (file, file_seed, trials)
-        for future in as_completed(pending):
-            file, file_seed, trials = pending[future]
-            run, seconds = future.result()
-            if run.problem is not None:
-                graded[file] = Graded(str(file), None, load_problem_text(ex, str(file), run.problem, timeout), seconds)
-            else:
-                result = judge(ex, trials, run, seed=file_seed, show_output=False, timeout=timeout)
-                graded[file] = Graded(str(file), result, None, seconds)
-            if progress is not None:
-                progress(len(graded), len(files))
+    waiting = list(files)
+    running: dict[sandbox._Child, tuple] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                file = waiting.pop(0)
+                file_seed = _seed(seed)
+                inputs = draw_all(ex, file_seed)
+                child = sandbox.start_file(file, name, calls(ex, inputs), timeout=timeout,
+                                           allow_autograd=ex.allow_autograd)
+                running[child] = (file, file_seed, make_trials(ex, inputs), time.perf_counter())
+            for child in sandbox.wait_any(list(running)):
+                file, file_seed, trials, start = running.pop(child)
+                run = child.finish()
+                seconds = time.perf_counter() - start
+                if run.problem is not None:
+                    problem = load_problem_text(ex, str(file), run.problem, timeout)
+                    graded[file] = Graded(str(file), None, problem, seconds)
+                else:
+                    result = judge(ex, trials, run, seed=file_seed, show_output=False, timeout=timeout)
+                    graded[file] = Graded(str(file), result, None, seconds)
+                if progress is not None:
+                    progress(len(graded), len(files))
+    finally:
+        for child in running:  # interrupted (Ctrl-C): no child outlives the grader
+            child.finish()
     return [graded[f] for f in files]
-
-
-def _run(file: Path, name: str, calls: list, timeout: float, allow_autograd: bool):
-    start = time.perf_counter()
-    run = sandbox.run_file(file, name, calls, timeout=timeout, allow_autograd=allow_autograd)
-    return run, time.perf_counter() - start
 
 
 # -- reports ---------------------------------------------------------------------------------------

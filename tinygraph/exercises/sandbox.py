@@ -35,7 +35,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Outcome", "Returned", "Printed", "Run", "run_function", "run_file", "inside_sandbox",
+__all__ = ["Outcome", "Returned", "Printed", "Run", "start_function", "start_file", "wait_any",
+           "run_in_thread", "inside_sandbox",
            "MEMORY_LIMIT", "STARTUP_TIME"]
 
 MEMORY_LIMIT = 1 << 30  # bytes of address space a child may add to what it uses at the start
@@ -276,64 +277,94 @@ def _silence_fds() -> None:
 # -- the caller's side ---------------------------------------------------------------------------
 
 
-class _Reader:
-    """Frames from the child's pipe, each read with a deadline."""
+class _Child:
+    """One child process running calls, and what it has reported so far.
 
-    def __init__(self, fd: int) -> None:
-        self.fd, self.buffer = fd, b""
+    `pump()` reads what the pipe holds; `expire()` records a child that stopped
+    answering in time; `finish()` kills its process group and reaps it.
+    """
 
-    def next(self, deadline: float) -> tuple | None | str:
-        """The next message; "timeout" when the deadline passes; None when the pipe closes."""
-        while True:
-            if len(self.buffer) >= 8:
-                size = struct.unpack("!Q", self.buffer[:8])[0]
-                if len(self.buffer) >= 8 + size:
-                    data, self.buffer = self.buffer[8:8 + size], self.buffer[8 + size:]
-                    return pickle.loads(data)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return "timeout"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 1 << 16)
-                if not chunk:
-                    return None
-                self.buffer += chunk
+    def __init__(self, pid: int, fd: int, n_calls: int, timeout: float, loading: bool,
+                 reap: Callable[[], str] | None = None) -> None:
+        self.pid, self.fd, self.n_calls, self.timeout, self.loading = pid, fd, n_calls, timeout, loading
+        self.reap = reap or self._waitpid
+        self.buffer = b""
+        self.run = Run()
+        self.stage = "start"  # start -> (load ->) calls
+        self.deadline = time.monotonic() + STARTUP_TIME
+        self.stopped: str | None = None  # "timeout" or "exit" when it did not finish its calls
+        self.done = False
 
+    def pump(self) -> None:
+        """Read what is waiting on the pipe and handle every complete message."""
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            self.expire("exit")
+            return
+        self.buffer += chunk
+        while not self.done and len(self.buffer) >= 8:
+            size = struct.unpack("!Q", self.buffer[:8])[0]
+            if len(self.buffer) < 8 + size:
+                break
+            data, self.buffer = self.buffer[8:8 + size], self.buffer[8 + size:]
+            self._handle(pickle.loads(data))
 
-def _collect(reader: _Reader, n_calls: int, timeout: float, loading: bool) -> tuple[Run, str | None]:
-    """Read a child's messages until every call has reported; (Run, why it stopped early or None)."""
-    run = Run()
-    stage = "start"  # start -> (load ->) calls
-    deadline = time.monotonic() + STARTUP_TIME
-    while len(run.outcomes) < n_calls:
-        message = reader.next(deadline)
-        if message == "timeout" or message is None:
-            return run, _stop(run, stage, "timeout" if message == "timeout" else "exit")
+    def _handle(self, message: tuple) -> None:
         kind = message[0]
         if kind == "ready":
-            stage = "load" if loading else "calls"
-            deadline = time.monotonic() + timeout
+            self.stage = "load" if self.loading else "calls"
+            self.deadline = time.monotonic() + self.timeout
         elif kind == "loaded":
-            stage, deadline = "calls", time.monotonic() + timeout
+            self.stage, self.deadline = "calls", time.monotonic() + self.timeout
         elif kind == "load_error":
-            run.problem = message[1:]
-            return run, None
+            self.run.problem = message[1:]
+            self.done = True
         elif kind == "printed":
-            run.printed = message[1]
+            self.run.printed = message[1]
         elif kind == "call":
-            run.outcomes.append(message[2])
-            deadline = time.monotonic() + timeout
-    return run, None
+            self.run.outcomes.append(message[2])
+            self.deadline = time.monotonic() + self.timeout
+            self.done = len(self.run.outcomes) >= self.n_calls
+
+    def expire(self, how: str) -> None:
+        """The child ran out of time ("timeout") or closed its pipe ("exit") before it was done."""
+        if self.stage == "calls":
+            self.run.outcomes.append(Outcome(ended=how))
+        else:
+            self.run.problem = ("ended", self.stage, how)
+        self.stopped, self.done = how, True
+
+    def finish(self) -> Run:
+        """Kill the child's process group, reap it, and say how it ended if it ended a call."""
+        _kill_group(self.pid)
+        detail = self.reap()
+        os.close(self.fd)
+        if self.stopped == "exit" and self.run.outcomes:
+            self.run.outcomes[-1].exit_detail = detail
+        return self.run
+
+    def _waitpid(self) -> str:
+        _, status = os.waitpid(self.pid, 0)
+        return _exit_detail(status)
 
 
-def _stop(run: Run, stage: str, how: str) -> str:
-    """Record a child that stopped answering: in start-up or loading a problem, in a call an Outcome."""
-    if stage == "calls":
-        run.outcomes.append(Outcome(ended=how))
-    else:
-        run.problem = ("ended", stage, how)
-    return how
+def wait_any(children: list[_Child]) -> list[_Child]:
+    """Block until at least one child is done (finished, failed, or past its deadline); return those."""
+    while True:
+        finished = [c for c in children if c.done]
+        if finished:
+            return finished
+        now = time.monotonic()
+        for c in children:
+            if c.deadline <= now:
+                c.expire("timeout")
+        if any(c.done for c in children):
+            continue
+        wait = max(0.0, min(c.deadline for c in children) - now)
+        ready, _, _ = select.select([c.fd for c in children], [], [], wait)
+        for c in children:
+            if c.fd in ready:
+                c.pump()
 
 
 def _exit_detail(status: int) -> str:
@@ -356,16 +387,14 @@ def _kill_group(pid: int) -> None:
             continue
 
 
-def run_function(fn: Callable, calls: list[tuple], *, timeout: float, allow_autograd: bool = False,
-                 memory: int = MEMORY_LIMIT) -> Run:
-    """Call `fn(*args)` for each tuple in a forked child (in a thread where there is no fork)."""
-    if not hasattr(os, "fork"):
-        return _run_in_thread(fn, calls, timeout=timeout, allow_autograd=allow_autograd)
+def _fork(body: Callable[[_Channel, _Capture], None], n_calls: int, timeout: float, loading: bool,
+          memory: int) -> _Child:
+    """Fork a child in its own process group that runs `body` and never returns into the caller's code."""
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:  # the child: never returns into the caller's code
+    if pid == 0:
         global _inside
         try:
             os.close(read_fd)
@@ -375,7 +404,7 @@ def run_function(fn: Callable, calls: list[tuple], *, timeout: float, allow_auto
             _limit_memory(memory)
             channel = _Channel(write_fd)
             channel.send("ready")
-            serve(lambda: fn, calls, channel, allow_autograd, _Capture(channel))
+            body(channel, _Capture(channel))
         finally:
             os._exit(0)
     os.close(write_fd)
@@ -383,20 +412,28 @@ def run_function(fn: Callable, calls: list[tuple], *, timeout: float, allow_auto
         os.setpgid(pid, pid)
     except (PermissionError, ProcessLookupError):
         pass  # the child has already done it, or has already ended
-    try:
-        run, stopped = _collect(_Reader(read_fd), len(calls), timeout, loading=False)
-    finally:
-        _kill_group(pid)
-        _, status = os.waitpid(pid, 0)
-        os.close(read_fd)
-    if stopped == "exit" and run.outcomes:
-        run.outcomes[-1].exit_detail = _exit_detail(status)
-    return run
+    return _Child(pid, read_fd, n_calls, timeout, loading)
 
 
-def run_file(path: str | Path, name: str, calls: list[tuple], *, timeout: float, allow_autograd: bool = False,
-             memory: int = MEMORY_LIMIT) -> Run:
-    """Load `name` from the file at `path` in a fresh Python process and call it on each tuple."""
+def start_function(fn: Callable, calls: list[tuple], *, timeout: float, allow_autograd: bool = False,
+                   memory: int = MEMORY_LIMIT) -> _Child:
+    """A forked child calling `fn(*args)` for each tuple."""
+    def body(channel: _Channel, capture: _Capture) -> None:
+        serve(lambda: fn, calls, channel, allow_autograd, capture)
+    return _fork(body, len(calls), timeout, False, memory)
+
+
+def start_file(path: str | Path, name: str, calls: list[tuple], *, timeout: float, allow_autograd: bool = False,
+               memory: int = MEMORY_LIMIT) -> _Child:
+    """A child that loads `name` from the file at `path` and calls it on each tuple.
+
+    Forked from this process where there is fork (fast: numpy and tinygraph are already
+    imported), else a fresh `python -m tinygraph.exercises._worker`.
+    """
+    if hasattr(os, "fork"):
+        def body(channel: _Channel, capture: _Capture) -> None:
+            serve(lambda: _load(str(path), name, channel, capture), calls, channel, allow_autograd, capture)
+        return _fork(body, len(calls), timeout, True, memory)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -405,24 +442,19 @@ def run_file(path: str | Path, name: str, calls: list[tuple], *, timeout: float,
     proc = subprocess.Popen([sys.executable, "-m", "tinygraph.exercises._worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
-        try:
-            proc.stdin.write(job)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        run, stopped = _collect(_Reader(proc.stdout.fileno()), len(calls), timeout, loading=True)
-    finally:
-        _kill_group(proc.pid)
-        proc.wait()
-        proc.stdout.close()
-    if stopped == "exit" and run.outcomes:
-        code = proc.returncode
-        run.outcomes[-1].exit_detail = f"signal {-code}" if code < 0 else f"exit status {code}"
-    return run
+        proc.stdin.write(job)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+
+    def reap() -> str:
+        code = proc.wait()
+        return f"signal {-code}" if code < 0 else f"exit status {code}"
+    return _Child(proc.pid, os.dup(proc.stdout.fileno()), len(calls), timeout, True, reap)
 
 
 def worker_main() -> None:
-    """The fresh child of `run_file`: read the job, load the file, run the calls (see _worker.py)."""
+    """The fresh child of `start_file` where there is no fork: read the job, load the file, run the calls."""
     global _inside
     job = pickle.loads(sys.stdin.buffer.read())
     channel = _Channel(os.dup(1))
@@ -479,7 +511,7 @@ class _TimeLimit(BaseException):
     """Raised inside a student's function that ran past its time limit (thread fallback only)."""
 
 
-def _run_in_thread(fn: Callable, calls: list[tuple], *, timeout: float, allow_autograd: bool) -> Run:
+def run_in_thread(fn: Callable, calls: list[tuple], *, timeout: float, allow_autograd: bool) -> Run:
     """The fallback without fork: the same protocol from a daemon thread; sys.stdout/stderr restored after."""
     read_fd, write_fd = os.pipe()
     channel = _Channel(write_fd)
@@ -498,9 +530,11 @@ def _run_in_thread(fn: Callable, calls: list[tuple], *, timeout: float, allow_au
             os.close(write_fd)
 
     thread = threading.Thread(target=target, name="tinygraph-exercise", daemon=True)
+    child = _Child(-1, read_fd, len(calls), timeout, False)  # no process: never finish()ed, never killed
     try:
         thread.start()
-        run, _ = _collect(_Reader(read_fd), len(calls), timeout, loading=False)
+        wait_any([child])
+        run = child.run
         for _ in range(100):
             if not thread.is_alive():
                 break
