@@ -149,7 +149,7 @@ def _exercise_grade(args: argparse.Namespace) -> int:
         return _fail(2, f"exercise grade: no .py files in {' '.join(args.paths)}")
     rows = exercises.grade(args.name, files, jobs=args.jobs, timeout=args.timeout, seed=args.seed,
                            progress=_progress)
-    print(exercises.grading.table(rows, width=max(100, shutil.get_terminal_size().columns)))
+    print(exercises.grading.table(rows, width=max(100, shutil.get_terminal_size((120, 24)).columns)))
     writers = {"--json": exercises.grading.write_json, "--csv": exercises.grading.write_csv,
                "--gradescope": exercises.grading.write_gradescope}
     for flag, path in outputs:

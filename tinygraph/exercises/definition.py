@@ -241,7 +241,8 @@ def _shapes_text(ex: Exercise) -> str:
     trial = ex.trials[0]
     parts = [f"{k}: shape {v}" if isinstance(v, tuple) else f"{k}: a number" for k, v in trial.items()]
     returned = ", ".join(ex.outputs)
-    return (f"{'; '.join(parts)} (in the first trial; other trials may use other sizes).\n"
+    varies = " (in the first trial; other trials use other sizes)" if len(set(map(str, ex.trials))) > 1 else ""
+    return (f"{'; '.join(parts)}{varies}.\n"
             f"Return {returned if len(ex.outputs) == 1 else '(' + returned + ')'}, with the shapes of "
             f"{join(list(ex.grads))}.")
 
