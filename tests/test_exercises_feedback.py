@@ -150,13 +150,13 @@ def test_printing_endlessly_is_not_called_an_endless_loop():
     assert "loop that never ends" not in result.feedback
 
 
-def test_many_prints_and_a_return_pass():
+def test_100k_printed_lines_and_a_return_pass():
     def chatty(x, dout):
-        for i in range(100_000):
+        for i in range(25_000):
             print(i)
         return dout - dout.mean()
     result = check("mean_triangle", chatty, timeout=30)
-    assert result.passed and "printed 400,000 lines" in result.feedback
+    assert result.passed and "printed 100,000 lines over 4 calls" in result.feedback
     assert "loop" not in result.feedback
 
 

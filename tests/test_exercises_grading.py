@@ -100,3 +100,31 @@ def test_grade_missing_path_and_empty_folder(capsys, tmp_path):
     assert code == 2 and "no such file or folder" in err
     code, _, err = run(capsys, "exercise", "grade", "mean_triangle", str(tmp_path))
     assert code == 2 and "no .py files in" in err
+
+
+class _Terminal:
+    """A stand-in for a terminal's stderr."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_on_a_terminal_only(capsys, classroom, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    code, _, _ = run(capsys, "exercise", "grade", "mean_triangle", str(classroom / "alice.py"),
+                     str(classroom / "bob.py"))
+    assert code == 0
+    assert terminal.text == ("\rgrading [###############...............] 1/2"
+                             "\rgrading [##############################] 2/2\n")
+    code, _, err = run(capsys, "exercise", "grade", "mean_triangle", str(classroom / "alice.py"))
+    assert code == 0 and "grading [" not in err
