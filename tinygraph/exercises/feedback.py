@@ -11,7 +11,7 @@ its paths pass through (mu, var, ...), fitted to the answer, so it can say
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ..core import Node
 from ..formatting import number, summary
 from ..inspection import paths
 from .definition import Exercise, build, gradients, join
-from .sandbox import MEMORY_LIMIT, Outcome, Returned, Run
+from .sandbox import MEMORY_LIMIT, Outcome, Printed, Returned, Run
 
 __all__ = ["Result", "Trial", "make_trial", "judge", "TOLERANCE"]
 
@@ -67,7 +67,6 @@ class Trial:
     expected: tuple
     parts: dict  # group -> the part of the first gradient along those paths
     n: int  # the N of 1/N
-    _variants: list | None = field(default=None, repr=False)
 
 
 def make_trial(ex: Exercise, inputs: dict, index: int, count: int) -> Trial:
@@ -103,8 +102,7 @@ class _Wrong(Exception):
     """A problem with the answer, already phrased as feedback."""
 
 
-def judge(ex: Exercise, trials: list[Trial], run: Run, *, seed: int, show_output: bool, timeout: float,
-          fn_name: str = "") -> Result:
+def judge(ex: Exercise, trials: list[Trial], run: Run, *, seed: int, show_output: bool, timeout: float) -> Result:
     """The Result of one run of the student's function over `trials`."""
     printed = run.printed
     output_note = _output_note(printed, show_output, len(run.outcomes))
@@ -117,7 +115,7 @@ def judge(ex: Exercise, trials: list[Trial], run: Run, *, seed: int, show_output
 
     answers = []
     for trial, outcome in zip(trials, run.outcomes):
-        problem = _call_problem(ex, trial, outcome, printed, timeout)
+        problem = _call_problem(ex, outcome, printed, timeout)
         if problem:
             return fail(problem, trial=trial)
         try:
@@ -145,7 +143,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
-def _output_note(printed, show_output: bool, calls: int) -> str:
+def _output_note(printed: Printed, show_output: bool, calls: int) -> str:
+    """What the function printed: a count (and how to see it), or with show_output the first lines."""
     if not printed.chars:
         return ""
     lines = max(printed.lines, 1)
@@ -160,11 +159,11 @@ def _output_note(printed, show_output: bool, calls: int) -> str:
     return f"Your function printed {_plural(lines, 'line')}{over}:\n{shown}{rest}"
 
 
-def _call_problem(ex: Exercise, trial: Trial, outcome: Outcome, printed, timeout: float) -> str | None:
+def _call_problem(ex: Exercise, outcome: Outcome, printed: Printed, timeout: float) -> str | None:
     """Feedback for a call that did not simply return: time, process end, shortcuts, errors, mutation."""
     if "check" in outcome.shortcuts:
-        return ("Your function calls tg.exercises.check itself, so it was stopped there. Is the check(...) "
-                "line indented into your function? Move it below the function, unindented.")
+        return ("Your function calls tg.exercises.check itself (that inner check did not run). Is the "
+                "check(...) line indented into your function? Move it below the function, unindented.")
     if outcome.ended == "timeout":
         text = f"Your function did not return within {number(timeout)} s."
         if printed.lines > 10_000:
@@ -331,7 +330,7 @@ def _judge_output(ex: Exercise, index: int, trials: list[Trial], answers: list[t
 
 
 def _variants(ex: Exercise, trials: list[Trial]):
-    """(description, [outputs per trial]) for each known mistake; computed the first time it is needed."""
+    """(description, [outputs per trial]) for each known mistake, each computed only when it is reached."""
     for description, compute in _mistakes(ex, trials[0]):
         try:
             yield description, [compute(t) for t in trials]
@@ -367,7 +366,6 @@ def _diagonal_only(ex: Exercise, trial: Trial) -> tuple:
     """The first gradient computed with only the Jacobian's diagonal: dout_i * dy_i/dx_i."""
     g = ex.grads[0]
     x = trial.inputs[g]
-
     others = {k: v for k, v in trial.inputs.items() if k not in (g, "dout")}
 
     def f(node: Node) -> Node:
@@ -406,7 +404,7 @@ def _name_scale(coefs: list[float], counts: list[int]) -> str | None:
         if m[0] > 0 and all(_near(mi, m[0]) for mi in m):
             return f"fixed {number(m[0])}"
     if all(_near(c, coefs[0]) for c in coefs):
-        return f"{coefs[0]:.4g}"
+        return f"{coefs[0]:.10g}"
     return None
 
 
@@ -428,8 +426,9 @@ def _scale_words(scale: str, counts: list[int]) -> str:
                 "take N from the shape of the input")
     value = float(scale)
     if abs(value - 1) < 1e-3:
-        return f"is off by a factor of {value:.6g}: close, but not the exact formula"
-    return f"is {scale} times what it should be"
+        factor = f"{value:.6g}" if f"{value:.6g}" != "1" else f"1 {'+' if value > 1 else '-'} {abs(value - 1):.1g}"
+        return f"is off by a factor of {factor}: close, but not the exact formula"
+    return f"is {value:.4g} times what it should be"
 
 
 def _fit(student: list[np.ndarray], parts: list[dict]) -> dict[tuple, list[float]] | None:

@@ -1,8 +1,10 @@
 """Running a student's code where it cannot hurt the grader, and reporting what it did.
 
-The student's function runs in a child process: forked from the caller for
-`check()` (so a function defined in a notebook cell needs no pickling), or a
-fresh `python -m tinygraph.exercises._worker` for a file given to the CLI. The
+The student's function runs in a child process forked from the caller: for
+`check()` (so a function defined in a notebook cell needs no pickling) and for
+a file given to the CLI (which the child loads; numpy and tinygraph are already
+imported, so a child starts in milliseconds). Without fork, a function runs in
+a thread and a file in a fresh `python -m tinygraph.exercises._worker`. The
 child has a memory limit, its own process group, and nothing of the caller to
 change: `os._exit`, `sys.exit`, endless loops with bare `except:`, monkeypatched
 numpy, megabytes of prints and nested `check()` calls all end with the child,
@@ -34,6 +36,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from ..core import Node
 
 __all__ = ["Outcome", "Returned", "Printed", "Run", "start_function", "start_file", "wait_any",
            "run_in_thread", "inside_sandbox",
@@ -70,14 +74,10 @@ class Returned:
     note: str = ""
 
 
-def _is_node(value: Any) -> bool:
-    return any(cls.__name__ == "Node" and cls.__module__.startswith("tinygraph") for cls in type(value).__mro__)
-
-
 def portable(value: Any, depth: int = 0) -> Returned:
     """`value` as a Returned; never raises, whatever the object does when read."""
     type_name = type(value).__name__
-    if _is_node(value):
+    if isinstance(value, Node):
         return Returned("node", type_name)
     if isinstance(value, (tuple, list)) and depth == 0 and not _all_numbers(value):
         return Returned("sequence", type_name, items=[portable(v, 1) for v in value[:8]], note=str(len(value)))
@@ -180,21 +180,14 @@ def _guarded(allow_autograd: bool) -> dict:
     import tinygraph as tg
 
     from . import checker
-    guarded = {}
-    for name in dir(tg.reference):
-        fn = getattr(tg.reference, name)
-        if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", "") == tg.reference.__name__:
-            guarded[fn.__code__] = f"tg.reference.{name}"
-    guarded[tg.numerical_grad.__code__] = "tg.numerical_grad"
-    if not allow_autograd:
-        for fn, label in [(tg.Node.backward, "backward()"),
-                          (tg.backward_steps, "tg.backward_steps"), (tg.paths, "tg.paths"),
-                          (tg.jacobian, "tg.jacobian"), (tg.gradcheck, "tg.gradcheck")]:
-            code = getattr(fn, "__code__", None)
-            if code is not None:
-                guarded[code] = label
-    guarded[checker.check.__code__] = "check"
-    return guarded
+    shipped = [(getattr(tg.reference, name), f"tg.reference.{name}") for name in dir(tg.reference)
+               if not name.startswith("_")
+               and getattr(getattr(tg.reference, name), "__module__", "") == tg.reference.__name__]
+    shipped += [(tg.numerical_grad, "tg.numerical_grad"), (checker.check, "check")]
+    autograd = [(tg.Node.backward, "backward()"), (tg.backward_steps, "tg.backward_steps"),
+                (tg.paths, "tg.paths"), (tg.jacobian, "tg.jacobian"), (tg.gradcheck, "tg.gradcheck")]
+    return {fn.__code__: label for fn, label in shipped + ([] if allow_autograd else autograd)
+            if hasattr(fn, "__code__")}
 
 
 def _watch(guarded: dict, seen: list) -> Callable:
