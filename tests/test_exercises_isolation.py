@@ -82,6 +82,40 @@ def test_check_called_inside_the_students_function():
     assert_clean(state)
 
 
+def test_check_inside_a_function_that_then_hangs_is_still_named():
+    state = scenario('''
+        def mean_triangle(x, dout):
+            tg.exercises.check("mean_triangle", mean_triangle)
+            while True:
+                pass
+        result = tg.exercises.check("mean_triangle", mean_triangle, seed=1, timeout=0.5)
+    ''')
+    assert "calls tg.exercises.check itself" in state["feedback"]
+    assert_clean(state)
+
+
+def test_check_in_a_jupyter_kernel():
+    """In a notebook: a function defined in a cell is checked, an endless loop is stopped, later prints show."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    cells = [
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\nimport threading\nimport tinygraph as tg\n"
+        "threads = threading.active_count()",
+        "def mean_triangle(x, dout):\n    print('hello')\n    return dout - dout.mean()\n"
+        "print(tg.exercises.check('mean_triangle', mean_triangle, seed=1, show_output=True))",
+        "def mean_triangle(x, dout):\n    while True:\n        try:\n            pass\n        except:\n"
+        "            pass\nprint(tg.exercises.check('mean_triangle', mean_triangle, seed=1, timeout=0.5))",
+        "print('later', threading.active_count() - threads)",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
+    assert outputs[1].startswith("PASS mean_triangle") and "    | hello" in outputs[1]
+    assert "did not return within 0.5 s" in outputs[2]
+    assert outputs[3] == "later 0\n"
+
+
 def test_bare_except_in_an_endless_loop_is_stopped():
     """The timeout cannot be caught: after FAIL nothing keeps a core busy."""
     state = scenario('''

@@ -12,7 +12,8 @@ which the caller kills when a call runs out of time.
 
 Child and caller speak over a pipe in length-prefixed pickles:
 ("ready",) after start-up, ("loaded",) or ("load_error", kind, details) for a
-file, ("printed", Printed) now and then, ("call", i, Outcome) after each call.
+file, ("printed", Printed) now and then, ("noticed", what) when the function
+calls a guarded function (a shortcut), ("call", i, Outcome) after each call.
 The child only runs the calls and sends back what they returned, as plain
 arrays: the caller, whose numpy and tinygraph the student never touched,
 judges them.
@@ -190,12 +191,16 @@ def _guarded(allow_autograd: bool) -> dict:
             if hasattr(fn, "__code__")}
 
 
-def _watch(guarded: dict, seen: list) -> Callable:
-    """A trace function that notes calls of guarded code (a 'call' event per Python call, nothing per line)."""
+def _watch(guarded: dict, seen: list, channel: _Channel) -> Callable:
+    """A trace function that notes calls of guarded code (a 'call' event per Python call, nothing per line).
+
+    Each is also sent at once, so a call that then runs out of time still reports it.
+    """
     def trace(frame, event, arg):
         label = guarded.get(frame.f_code)
         if label is not None and label not in seen:
             seen.append(label)
+            channel.send("noticed", label)
     return trace
 
 
@@ -228,7 +233,7 @@ def serve(load: Callable[[], Callable], calls: list[tuple], channel: _Channel, a
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = capture
         start = time.perf_counter()
-        sys.settrace(_watch(guarded, seen))
+        sys.settrace(_watch(guarded, seen, channel))
         try:
             value = fn(*copies)
         except BaseException as exc:  # noqa: B036 - SystemExit and KeyboardInterrupt are feedback too
@@ -282,6 +287,7 @@ class _Child:
         self.pid, self.fd, self.n_calls, self.timeout, self.loading = pid, fd, n_calls, timeout, loading
         self.reap = reap or self._waitpid
         self.buffer = b""
+        self.noticed: list[str] = []  # guarded calls reported during the current call
         self.run = Run()
         self.stage = "start"  # start -> (load ->) calls
         self.deadline = time.monotonic() + STARTUP_TIME
@@ -314,7 +320,10 @@ class _Child:
             self.done = True
         elif kind == "printed":
             self.run.printed = message[1]
+        elif kind == "noticed":
+            self.noticed.append(message[1])
         elif kind == "call":
+            self.noticed = []
             self.run.outcomes.append(message[2])
             self.deadline = time.monotonic() + self.timeout
             self.done = len(self.run.outcomes) >= self.n_calls
@@ -322,7 +331,7 @@ class _Child:
     def expire(self, how: str) -> None:
         """The child ran out of time ("timeout") or closed its pipe ("exit") before it was done."""
         if self.stage == "calls":
-            self.run.outcomes.append(Outcome(ended=how))
+            self.run.outcomes.append(Outcome(ended=how, shortcuts=self.noticed))
         else:
             self.run.problem = ("ended", self.stage, how)
         self.stopped, self.done = how, True
