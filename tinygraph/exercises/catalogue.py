@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops  # noqa: F401 - gives Node its operators, whoever imports this first
-from ..core import Node
+from ..nn.functional import named  # name an intermediate (drawings, path feedback) and return it
 from .definition import Variant, register
 
 EPS = (1e-5, 1e-3, 0.1)  # several eps values: a large one tells sqrt(var + eps) from sigma + eps
-
-
-def named(node: Node, name: str) -> Node:
-    """Name an intermediate (drawings, path feedback) and return it."""
-    node.name = name
-    return node
 
 
 def draw(rng: np.random.Generator, name: str, shape: tuple) -> np.ndarray:
