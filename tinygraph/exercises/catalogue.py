@@ -28,6 +28,7 @@ def draw(rng: np.random.Generator, name: str, shape: tuple) -> np.ndarray:
 
 
 def mean_triangle(x):
+    """y = x - mean(x): x reaches y directly and through mu."""
     mu = named(x.mean(), "mu")
     return named(x - mu, "y")
 
