@@ -5,6 +5,7 @@
     tinygraph exercise list
     tinygraph exercise show mean_triangle
     tinygraph exercise check mean_triangle my_answer.py
+    tinygraph exercise grade layernorm_backward submissions/ --gradescope results.json
 
 Exit codes: 0 success (or a passed check), 1 a failed check or a drawing that
 could not be made, 2 a usage error or a file/function that cannot be loaded.
@@ -13,9 +14,9 @@ could not be made, 2 a usage error or a file/function that cannot be loaded.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import math
+import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -80,6 +81,30 @@ def _demo(args: argparse.Namespace) -> int:
 # -- exercises -------------------------------------------------------------------------------
 
 
+def _load_teacher_exercises(args: argparse.Namespace) -> str | None:
+    """Load --exercises FILE, if given; the error message, or None."""
+    if getattr(args, "exercises", None):
+        try:
+            exercises.load_exercises(args.exercises)
+        except ValueError as exc:
+            return f"--exercises: {exc}"
+    return None
+
+
+def _exercise_command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Load --exercises, check NAME, then run the exercise subcommand."""
+    def command(args: argparse.Namespace) -> int:
+        who = f"exercise {args.action}"
+        problem = _load_teacher_exercises(args)
+        if problem:
+            return _fail(2, f"{who}: {problem}")
+        if getattr(args, "name", None) is not None and args.name not in exercises.EXERCISES:
+            return _fail(2, f"{who}: no exercise named {args.name!r}; the exercises are: "
+                            f"{', '.join(exercises.names())}")
+        return run(args)
+    return command
+
+
 def _exercise_list(args: argparse.Namespace) -> int:
     width = max(map(len, exercises.names()))
     for name in exercises.names():
@@ -92,52 +117,123 @@ def _exercise_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(name: str, path: str, timeout: float) -> Callable:
-    """The function `name` from the file at `path`; raises `_LoadError` saying why not.
-
-    The file runs under the same time limit as each call of the function.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise _LoadError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(f"_tinygraph_answer_{uuid.uuid4().hex}", file)
-    if spec is None or spec.loader is None:
-        raise _LoadError(f"cannot load {path} as Python (is it a .py file?)")
-    module = importlib.util.module_from_spec(spec)
-    loading = exercises.call_with_time_limit(spec.loader.exec_module, (module,), timeout)
-    if loading.printed:
-        print(loading.printed, end="")
-    exc = loading.error
-    if loading.timed_out:
-        raise _LoadError(f"{path} did not finish loading within {timeout:g} s (a loop at the top level?)")
-    if isinstance(exc, SyntaxError):
-        raise _LoadError(f"{path} has a syntax error at line {exc.lineno}: {exc.msg}")
-    if exc is not None:
-        raise _LoadError(f"{path} failed while loading: {type(exc).__name__}: {exc}")
-    fn = getattr(module, name, None)
-    if fn is None:
-        defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
-                         and getattr(v, "__module__", None) == module.__name__)
-        found = f" (it defines: {', '.join(defined)})" if defined else ""
-        signature = exercises.EXERCISES[name].signature
-        raise _LoadError(f"{path} defines no function named {name}{found}; write `{signature}`")
-    if not callable(fn):
-        raise _LoadError(f"{name} in {path} is not a function: it is {fn!r} (type {type(fn).__name__})")
-    return fn
-
-
-class _LoadError(Exception):
-    pass
-
-
 def _exercise_check(args: argparse.Namespace) -> int:
-    try:
-        fn = _load(args.name, args.file, args.timeout)
-    except _LoadError as exc:
-        return _fail(2, f"exercise check: {exc}")
-    result = exercises.check(args.name, fn, timeout=args.timeout)
+    result, problem = exercises.check_file(args.name, args.file, seed=args.seed, show_output=args.show_output,
+                                           timeout=args.timeout)
+    if result is None:
+        return _fail(2, f"exercise check: {problem}")
     print(result)
     return 0 if result.passed else 1
+
+
+def _progress(done: int, total: int) -> None:
+    """A progress bar on a terminal's stderr; nothing when stderr is a file or a pipe."""
+    if sys.stderr.isatty():
+        filled = 30 * done // total
+        end = "\n" if done == total else ""
+        print(f"\rgrading [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end=end, file=sys.stderr,
+              flush=True)
+
+
+def _exercise_grade(args: argparse.Namespace) -> int:
+    outputs = [(flag, path) for flag, path in
+               (("--json", args.json), ("--csv", args.csv), ("--gradescope", args.gradescope)) if path]
+    for flag, path in outputs:
+        if not Path(path).resolve().parent.is_dir():
+            return _fail(2, f"exercise grade: {flag} {path}: the folder {Path(path).parent} does not exist")
+    try:
+        files = exercises.grading.submissions(args.paths)
+    except ValueError as exc:
+        return _fail(2, f"exercise grade: {exc}")
+    if not files:
+        return _fail(2, f"exercise grade: no .py files in {' '.join(args.paths)}")
+    rows = exercises.grade(args.name, files, jobs=args.jobs, timeout=args.timeout, seed=args.seed,
+                           progress=_progress)
+    print(exercises.grading.table(rows, width=max(100, shutil.get_terminal_size((120, 24)).columns)))
+    writers = {"--json": exercises.grading.write_json, "--csv": exercises.grading.write_csv,
+               "--gradescope": exercises.grading.write_gradescope}
+    for flag, path in outputs:
+        try:
+            writers[flag](args.name, rows, path)
+        except OSError as exc:
+            return _fail(1, f"exercise grade: cannot write {flag} {path}: {exc.strerror or exc}")
+        print(f"wrote {path}")
+    return 0
+
+
+def _seconds(text: str) -> float:
+    """--timeout: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, such as 5 or 0.5; got {text!r}")
+    return value
+
+
+def _count(what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < (1 if what == "jobs" else 0):
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number {'of 1 or more' if what == 'jobs' else '0 or more'}; got {text!r}")
+        return value
+    return parse
+
+
+def _add_exercise_commands(commands: argparse._SubParsersAction) -> None:
+    exercise = commands.add_parser(
+        "exercise", help="list, show, check and grade the classroom exercises",
+        description="Classroom exercises: write a backward pass by hand and check it against autograd.")
+    actions = exercise.add_subparsers(dest="action", metavar="ACTION", required=True)
+    teacher = argparse.ArgumentParser(add_help=False)
+    teacher.add_argument("--exercises", metavar="FILE",
+                         help="a Python file of your own exercises (calls tg.exercises.register)")
+    names = "an exercise name (tinygraph exercise list shows them)"
+    actions.add_parser("list", help="the exercise names", description="List the exercises.",
+                       parents=[teacher]).set_defaults(run=_exercise_command(_exercise_list))
+    show = actions.add_parser("show", help="the task: what to compute and the function to write", parents=[teacher],
+                              description="Show an exercise: the task, the function signature and the shapes.")
+    show.add_argument("name", metavar="NAME", help=names)
+    show.set_defaults(run=_exercise_command(_exercise_show))
+
+    running = argparse.ArgumentParser(add_help=False, parents=[teacher])
+    running.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
+                         help="seconds each call of the function (and loading the file) may take (default 5)")
+    running.add_argument("--seed", type=_count("seed"), default=None, metavar="N",
+                         help="the seed of the random inputs, to repeat a run (default: fresh inputs)")
+    check = actions.add_parser(
+        "check", help="check your answer in FILE.py", parents=[running],
+        description="Load the function NAME from FILE.py in a child process (with a time and a memory limit)\n"
+                    "and compare it with autograd on random inputs.",
+        epilog="exit status: 0 passed, 1 failed (the feedback says why; a run that did not finish normally\n"
+               "fails), 2 FILE.py or the function cannot be loaded",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("name", metavar="NAME", help=names)
+    check.add_argument("file", metavar="FILE.py", help="a Python file that defines a function called NAME")
+    check.add_argument("--show-output", action="store_true", help="show what the function printed")
+    check.set_defaults(run=_exercise_command(_exercise_check))
+
+    grade = actions.add_parser(
+        "grade", help="grade a class: many answer files at once", parents=[running],
+        description="Grade every answer file (files, or folders of .py files): one child process each,\n"
+                    "several at once. Prints a table; --json, --csv and --gradescope write the results.",
+        epilog="exit status: 0 when every submission was graded (whatever the scores), 2 bad arguments\n"
+               "example: tinygraph exercise grade layernorm_backward submissions/ --gradescope results.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("name", metavar="NAME", help=names)
+    grade.add_argument("paths", metavar="PATH", nargs="+", help="an answer file, or a folder of them")
+    grade.add_argument("--json", metavar="FILE", help="write every result, with its full feedback, as JSON")
+    grade.add_argument("--csv", metavar="FILE", help="write one row per submission as CSV")
+    grade.add_argument("--gradescope", metavar="FILE",
+                       help="write Gradescope's autograder results.json (one test per file)")
+    grade.add_argument("--jobs", type=_count("jobs"), default=None, metavar="N",
+                       help="how many submissions run at once (default: the number of cores)")
+    grade.set_defaults(run=_exercise_command(_exercise_grade))
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -146,11 +242,6 @@ def _exercise_check(args: argparse.Namespace) -> int:
 def _fail(code: int, message: str) -> int:
     print(f"tinygraph: {message}", file=sys.stderr)
     return code
-
-
-def _exercise_name(parser: argparse.ArgumentParser) -> None:
-    names = exercises.names()
-    parser.add_argument("name", choices=names, metavar="NAME", help="one of: " + ", ".join(names))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,25 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write the backward pass as a step-through HTML page (--out ln.html) instead of a picture")
     demo.set_defaults(run=_demo)
 
-    exercise = commands.add_parser(
-        "exercise", help="list, show and check the classroom exercises",
-        description="Classroom exercises: write a backward pass by hand and check it against autograd.")
-    actions = exercise.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="the exercise names", description="List the exercises.").set_defaults(
-        run=_exercise_list)
-    show = actions.add_parser("show", help="the task: what to compute and the function to write",
-                              description="Show an exercise: the task, the function signature and the shapes.")
-    _exercise_name(show)
-    show.set_defaults(run=_exercise_show)
-    check = actions.add_parser(
-        "check", help="check your answer in FILE.py",
-        description="Load the function NAME from FILE.py and compare it with autograd on random inputs.",
-        epilog="exit status: 0 passed, 1 failed (the feedback says why), 2 FILE.py or the function cannot be loaded")
-    _exercise_name(check)
-    check.add_argument("file", metavar="FILE.py", help="a Python file that defines a function called NAME")
-    check.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                       help="seconds each call may take (default 5)")
-    check.set_defaults(run=_exercise_check)
+    _add_exercise_commands(commands)
     return parser
 
 
