@@ -186,6 +186,7 @@ def _guarded(allow_autograd: bool) -> dict:
                and getattr(getattr(tg.reference, name), "__module__", "") == tg.reference.__name__]
     shipped += [(tg.numerical_grad, "tg.numerical_grad"), (checker.check, "check")]
     autograd = [(tg.Node.backward, "backward()"), (tg.backward_steps, "tg.backward_steps"),
+                (tg.core.propagate, "backward()"), (tg.core.apply_vjp, "tg.core.apply_vjp"),
                 (tg.paths, "tg.paths"), (tg.jacobian, "tg.jacobian"), (tg.gradcheck, "tg.gradcheck")]
     return {fn.__code__: label for fn, label in shipped + ([] if allow_autograd else autograd)
             if hasattr(fn, "__code__")}
