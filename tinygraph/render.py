@@ -1,7 +1,9 @@
 """Pictures of a graph: forward values in black, gradients in red, scopes boxed.
 
-`to_dot` writes the DOT source with the `graphviz` Python package; `draw` runs a
-Graphviz binary on it. The binary is, in this order:
+`to_dot` writes a `tinygraph.drawing.Picture` (what the picture says, made once)
+as DOT source; `draw` lays it out with a Graphviz binary and, for png, rasterises
+the laid-out SVG with resvg and the font the layout measured text with. The
+Graphviz binary is, in this order:
 
 1. the one named by the environment variable ``TINYGRAPH_DOT`` (a path or a command);
 2. ``graphviz-pure``, installed with tinygraph (a self-contained port of Graphviz
@@ -9,14 +11,15 @@ Graphviz binary on it. The binary is, in this order:
 3. a system Graphviz ``dot`` on PATH, used by default only for formats that
    graphviz-pure lacks, such as pdf.
 
-Ids for the stepper (stable): the box of the node at index ``i`` of
-``tinygraph.core.topological(root)`` has DOT ``id`` "n{i}"; the edge into node ``i``
-from its ``k``-th parent has id "e{i}_{k}". Both survive into SVG as ``<g id=...>``.
+Ids (stable): the box of the node at index ``i`` of ``tinygraph.core.topological(root)``
+has DOT ``id`` "n{i}"; the edge into node ``i`` from its ``k``-th parent has id
+"e{i}_{k}". Both survive into SVG as ``<g id=...>``.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import os
 import re
 import shutil
@@ -24,14 +27,13 @@ import subprocess
 import sys
 import sysconfig
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-
-from .core import Node, auto_labels, formula, sent_along, topological
-from .formatting import number, summary
+from .core import Node
+from .drawing import RANKDIRS, WIDEST, Box, Picture, edge_grads, picture, short_text  # noqa: F401 (re-exported)
+from .formatting import summary
 
 FORWARD = "black"
 GRADIENT = "#d62728"
@@ -39,25 +41,25 @@ FANOUT = "#1f6fc5"  # multi-path fan-outs, with highlight_fanout=True
 MUTED = "#6b6b6b"  # ops, shapes, constants
 SCOPE_FILLS = ("#f3f6fb", "#e6edf7", "#d9e3f2")  # nested scopes get darker
 FONT = "Helvetica"
+FONT_FILE = Path(__file__).parent / "fonts" / "Arimo.ttf"  # graphviz-pure's Helvetica: same widths
 
 PURE_FORMATS = ("png", "svg", "jpg", "jpeg", "jpe", "json", "json0", "dot_json", "xdot_json",
                 "plain", "plain-ext", "dot", "gv", "canon", "xdot", "xdot1.2", "xdot1.4")
-RANKDIRS = ("LR", "TB", "RL", "BT")
+SYSTEM_FORMATS = ("pdf", "ps", "eps", "gif", "bmp", "tif", "tiff", "webp", "ico", "emf")  # a system dot's
 RASTER_DPI = 144  # twice Graphviz's 72: sharp on slides and retina screens
 RASTER_FORMATS = ("png", "jpg", "jpeg", "jpe", "gif", "bmp", "tif", "tiff", "webp")
-BIG = 150  # drawings with more nodes are rasterised at 72 dpi: fast, and viewed zoomed out anyway
+MAX_PIXELS = 8000  # the longer side of a raster picture; viewers refuse much bigger ones
+MAX_NODES = 500  # draw and stepper refuse bigger graphs unless told otherwise
 
-_BOX_ID = re.compile(r" id=n\d+\]")
 _BAD_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SVG_SIZE = re.compile(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
 
 
 # -- DOT source -----------------------------------------------------------------------
 
-def to_dot(root: Node, grads: bool = True, rankdir: str = "LR", *, digits: int = 4, items: int = 3,
-           depth: int | None = None, scope: str | None = None, max_nodes: int | None = 500,
-           highlight_fanout: bool = False,
-           grad_text: Callable[[Node], str | None] | None = None,
-           edge_text: Callable[[Node, int], str | None] | None = None) -> str:
+def to_dot(root: Node, grads: bool = True, rankdir: str | None = None, *, digits: int = 4, items: int = 3,
+           depth: int | None = None, scope: str | None = None, highlight_fanout: bool = False,
+           max_nodes: int | None = None) -> str:
     """The graph below `root` as DOT source (str); needs no Graphviz binary.
 
     One box per node: name (or automatic label), op and formula, shape, forward
@@ -65,119 +67,68 @@ def to_dot(root: Node, grads: bool = True, rankdir: str = "LR", *, digits: int =
     flowed back along it in the latest backward pass (`node.contributions`).
     Tensors show their first `items` entries; numbers have `digits` significant digits.
 
+    - `rankdir`: None chooses "LR" or "TB" so that the picture's aspect ratio stays
+      within 1:3..3:1; "LR", "TB" (or "RL", "BT") force one.
     - `depth`: draw only nodes at most `depth` edges above the root; `scope`: only
       nodes in that scope (e.g. "layernorm", matching any part of a scope path)
       and their inputs. Boxes with inputs not drawn have a dashed border.
-    - `max_nodes`: refuse larger pictures with a ValueError (None: no limit).
     - `highlight_fanout`: colour every node used along two or more paths, its
       outgoing edges, and list each gradient it received above their sum.
-    - `grad_text(node)` / `edge_text(child, k)`: replace the gradient text of a box /
-      of the edge from `child.parents[k]`; return None to keep the default, "" for none.
-      Used by `tg.stepper` to put placeholders that JavaScript fills in.
+    - `max_nodes`: refuse larger graphs with a ValueError (default None: any size;
+      `tg.draw` and `tg.stepper` refuse more than 500).
 
     Stable ids: box "n{i}" for `topological(root)[i]`, edge "e{i}_{k}" from its k-th parent.
     """
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    for name, value in (("digits", digits), ("items", items)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    nodes = _nodes(root)
-    index = {node: i for i, node in enumerate(nodes)}
-    drawn = _select(root, nodes, depth, scope)
-    if max_nodes is not None and len(drawn) > max_nodes:
-        raise ValueError(_too_big(nodes, len(drawn), max_nodes, depth, scope))
-    labels = {n: label or "''" for n, label in auto_labels(nodes).items()}  # name="" is shown as ''
-    edges = [(child, k, p) for child in drawn for k, p in enumerate(child.parents) if p in drawn]
-    uses: dict[Node, int] = {}
-    for _, _, p in edges:
-        uses[p] = uses.get(p, 0) + 1
-    fanout = {p for p, n in uses.items() if n > 1 and not p.is_constant} if highlight_fanout else set()
-    sent = edge_grads(drawn) if grads else {}
-    style = _Style(digits, items, grads, grad_text)
+    pic = picture(root, grads, rankdir, digits=digits, items=items, depth=depth, scope=scope,
+                  highlight_fanout=highlight_fanout)
+    check_size(pic, max_nodes, depth, scope)
+    return dot_source(pic)
 
+
+def check_size(pic: Picture, max_nodes: int | None, depth: Any = None, scope: Any = None) -> None:
+    """Refuse a picture of more than `max_nodes` boxes, saying how to draw less."""
+    n = len(pic.boxes)
+    if max_nodes is None or n <= max_nodes:
+        return
+    scopes = sorted({b.scope.split("/")[0] for b in pic.boxes if b.scope})
+    hint = f"scope={scopes[0]!r} (scopes: {', '.join(scopes[:6])})" if scopes else "scope='name'"
+    part = "" if depth is None and scope is None else " selected"
+    raise ValueError(f"this drawing has {n}{part} nodes, more than max_nodes={max_nodes}: too many to read or to "
+                     f"lay out quickly. Draw part of it: depth=3 (the nodes nearest the root) or {hint}; "
+                     f"or pass max_nodes={n} (or None) to draw everything.")
+
+
+def dot_source(pic: Picture, graph_attrs: dict[str, str] | None = None) -> str:
+    """`pic` as DOT source: boxes as HTML-like tables, scopes as nested clusters."""
+    across = pic.rankdir in ("LR", "RL")
     dot = _graphviz().Digraph(
         name="tinygraph",
-        graph_attr={"rankdir": rankdir, "fontname": FONT, "bgcolor": "white", "pad": "0.15",
-                    "nodesep": "0.25", "ranksep": "0.45" if rankdir in ("LR", "RL") else "0.35",
-                    "newrank": "true"},
+        graph_attr={"rankdir": pic.rankdir, "fontname": FONT, "bgcolor": "white", "pad": "0.15",
+                    "nodesep": "0.25", "ranksep": "0.45" if across else "0.35", "newrank": "true",
+                    **(graph_attrs or {})},
         node_attr={"shape": "plaintext", "fontname": FONT, "margin": "0"},
         edge_attr={"fontname": FONT, "fontsize": "11", "color": FORWARD, "arrowsize": "0.7"},
     )
     bodies: dict[str, list[tuple[str, dict[str, str]]]] = {}
-    for node in drawn:
-        attrs = {"id": f"n{index[node]}", "label": style.box(node, labels, node in fanout,
-                                                            cut=any(p not in drawn for p in node.parents))}
-        bodies.setdefault(node.scope, []).append((f"n{index[node]}", attrs))
+    for box in pic.boxes:
+        bodies.setdefault(box.scope, []).append((box.id, {"id": box.id, "label": box_label(box)}))
     _add_scopes(dot, bodies)
-    for child, k, p in edges:
-        attrs = {"id": f"e{index[child]}_{k}"}
-        text = edge_text(child, k) if edge_text is not None else None
-        if text is None and grads and not p.is_constant:
-            g = sent.get((child, k))
-            text = None if g is None else style.text(g)
-        if text:
-            attrs["label"] = f"<{_font(text, GRADIENT)}>"
-        if p.is_constant:
+    for edge in pic.edges:
+        attrs = {"id": edge.id}
+        if edge.text:
+            attrs["label"] = f"<{_font(edge_label(edge.text, across), GRADIENT)}>"
+        if edge.constant:
             attrs.update(color=MUTED, style="dashed")
-        elif p in fanout:
+        elif edge.fanout:
             attrs.update(color=FANOUT, penwidth="2")
-        dot.edge(f"n{index[p]}", f"n{index[child]}", **attrs)
+        dot.edge(edge.tail.id, edge.head.id, **attrs)
     return dot.source
 
 
-def _nodes(root: Node) -> list[Node]:
-    if not isinstance(root, Node):
-        raise TypeError(f"expected a tinygraph Node to draw, got {type(root).__name__}")
-    return topological(root)
-
-
-def _select(root: Node, nodes: list[Node], depth: int | None, scope: str | None) -> dict[Node, None]:
-    """The nodes to draw, in topological order (a dict used as an ordered set)."""
-    keep = set(nodes)
-    if depth is not None:
-        if not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"depth must be an int >= 0, got {depth!r}")
-        keep = _within(root, depth)
-    if scope is not None:
-        inside = {n for n in keep if _in_scope(n.scope, scope)}
-        if not inside:
-            found = sorted({n.scope for n in nodes if n.scope})
-            raise ValueError(f"no node in scope {scope!r}; scopes in this graph: "
-                             + (", ".join(map(repr, found)) or "none"))
-        keep = inside | {p for n in inside for p in n.parents}
-    return {n: None for n in nodes if n in keep}
-
-
-def _within(root: Node, depth: int) -> set[Node]:
-    """Nodes at most `depth` edges above `root` (breadth first, no recursion)."""
-    seen, frontier = {root}, [root]
-    for _ in range(depth):
-        frontier = list(dict.fromkeys(p for n in frontier for p in n.parents if p not in seen))
-        seen.update(frontier)
-    return seen
-
-
-def _in_scope(path: str, scope: str) -> bool:
-    """True if `scope` is a run of whole components of `path`: "ln" is in "block/ln/inner"."""
-    return f"/{scope}/" in f"/{path}/"
-
-
-def _too_big(nodes: list[Node], n: int, max_nodes: int, depth: Any, scope: Any) -> str:
-    scopes = sorted({node.scope.split("/")[0] for node in nodes if node.scope})
-    hint = f"scope={scopes[0]!r} (scopes: {', '.join(scopes[:6])})" if scopes else "scope='name'"
-    part = "" if depth is None and scope is None else " selected"
-    return (f"this drawing has {n}{part} nodes, more than max_nodes={max_nodes}: too many to read or to lay "
-            f"out quickly. Draw part of it: depth=3 (the nodes nearest the root) or {hint}; "
-            f"or pass max_nodes={n} (or None) to draw everything (an .svg renders much faster than a .png).")
-
-
-def edge_grads(children: Iterable[Node]) -> dict[tuple[Node, int], np.ndarray]:
-    """(child, k) -> the gradient `child` sent to its k-th parent in the latest pass.
-
-    Edges that carried nothing are left out.
-    """
-    return {(child, k): np.asarray(g, dtype=np.float64) for child in children for k, _, g in sent_along(child)}
+def edge_label(lines: list[str], across: bool) -> str:
+    """An edge's gradient text: a matrix one row a line where edges run across, on one line where
+    they run down (a label's lines would stretch every rank gap of a top-to-bottom picture)."""
+    return "\n".join(lines) if across or len(lines) == 1 else "[" + ", ".join(lines) + "]"
 
 
 def _graphviz() -> Any:
@@ -212,59 +163,27 @@ def _add_scopes(dot: Any, bodies: dict[str, list]) -> None:
         clusters.get(parent, dot).subgraph(clusters[path])
 
 
-class _Style:
-    """Builds the HTML-like label of one box."""
-
-    def __init__(self, digits: int, items: int, grads: bool, grad_text: Callable | None) -> None:
-        self.digits, self.items, self.grads, self.grad_text = digits, items, grads, grad_text
-
-    def box(self, node: Node, labels: dict, fanout: bool, cut: bool) -> str:
-        if node.is_constant:
-            text = labels[node] if node.name is None else f"{node.name} = {summary(node.data)}"
-            return "<" + _font(text, MUTED, 11) + ">"
-        data = self._lines(node.data)
-        width = max(map(len, data)) + 1
-        kind = node.op or "leaf"
-        if node.ndim:
-            kind += f" {node.shape}"
-        rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">{_font(labels[node], bold=True)}'
-                f"   {_font(kind, MUTED, 10)}</TD></TR>"]
-        if node.op:
-            rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">'
-                        f"{_font('= ' + formula(node, labels), MUTED, 11)}</TD></TR>")
-        rows += _rows("data", data, FORWARD)
-        if self.grads:
-            rows += self._grad_rows(node, labels, fanout)
-        border = FANOUT if fanout else FORWARD
-        table = (f'<TABLE BORDER="{2 if fanout else 1}" COLOR="{border}" CELLBORDER="0" CELLSPACING="2" '
-                 f'CELLPADDING="1" STYLE="rounded{",dashed" if cut else ""}" BGCOLOR="white">')
-        return "<" + table + "".join(rows) + "</TABLE>>"
-
-    def _grad_rows(self, node: Node, labels: dict, fanout: bool) -> list[str]:
-        grad = self._lines(node.grad_or_zero)
-        text = self.grad_text(node) if self.grad_text is not None else None
-        if text is not None:
-            return [f'<TR><TD ALIGN="LEFT">{_font("grad", GRADIENT)}</TD>'
-                    f'<TD ALIGN="LEFT" COLSPAN="{max(map(len, grad))}">{_font(text, GRADIENT)}</TD></TR>']
-        parts = node.contributions
-        if not (fanout and len(parts) > 1):
-            return _rows("grad", grad, GRADIENT)
-        rows = [row for consumer, g in parts
-                for row in _rows(f"from {labels.get(consumer, 'other')}", self._lines(g), GRADIENT, 10)]
-        return rows + _rows("grad = sum", grad, GRADIENT, bold=True)
-
-    def text(self, value: Any) -> str:
-        """An edge's gradient: "-6", "[1, 2, 3, ...]", or a small matrix one row per line."""
-        if np.ndim(value) == 0:
-            return number(float(value), self.digits)
-        return "\n".join("[" + ", ".join(cells) + "]" for cells in self._lines(value))
-
-    def _lines(self, value: Any) -> list[list[str]]:
-        """A small matrix row by row (up to 4 rows of `items` + 1 columns); anything else as one line."""
-        value = np.asarray(value)
-        if value.ndim == 2 and value.shape[0] <= 4 and value.shape[1] <= self.items + 1 and value.size > 1:
-            return [_cells(row, self.digits, self.items) for row in value]
-        return [_cells(value if value.ndim else float(value), self.digits, self.items)]
+def box_label(box: Box) -> str:
+    """The HTML-like label of one box: title, formula, value rows (black), gradient rows (red)."""
+    if box.constant:
+        text = box.label if box.node.name is None else f"{box.node.name} = {summary(box.node.data)}"
+        return "<" + _font(text, MUTED, 11) + ">"
+    width = max(map(len, box.data)) + 1
+    rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">{_font(box.label, bold=True)}'
+            f"   {_font(box.kind, MUTED, 10)}</TD></TR>"]
+    if box.formula:
+        rows.append(f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">{_font("= " + box.formula, MUTED, 11)}</TD></TR>')
+    rows += _rows("data", box.data, FORWARD)
+    if box.grad is not None and box.received:
+        for source, received in box.received:
+            rows += _rows(f"from {source}", received, GRADIENT, 10)
+        rows += _rows("grad = sum", box.grad, GRADIENT, bold=True)
+    elif box.grad is not None:
+        rows += _rows("grad", box.grad, GRADIENT)
+    border = FANOUT if box.fanout else FORWARD
+    table = (f'<TABLE BORDER="{2 if box.fanout else 1}" COLOR="{border}" CELLBORDER="0" CELLSPACING="2" '
+             f'CELLPADDING="1" STYLE="rounded{",dashed" if box.cut else ""}" BGCOLOR="white">')
+    return "<" + table + "".join(rows) + "</TABLE>>"
 
 
 def _rows(title: str, lines: list[list[str]], color: str, size: int | None = None, bold: bool = False) -> list[str]:
@@ -286,25 +205,6 @@ def _font(text: str, color: str | None = None, size: int | None = None, bold: bo
         out = "<FONT" + (f' COLOR="{color}"' if color else "") + (f' POINT-SIZE="{size}"' if size else "") + \
             f">{out}</FONT>"
     return out
-
-
-def _cells(value: Any, digits: int, items: int) -> list[str]:
-    """First `items` entries (flattened) as text, and "..." if there are more.
-
-    One entry more than `items` is shown rather than hidden behind "...".
-    """
-    if isinstance(value, float):
-        return [number(value, digits)]
-    flat = np.ravel(value)
-    if flat.size <= items + 1:
-        return [number(float(v), digits) for v in flat]
-    return [number(float(v), digits) for v in flat[:items]] + ["..."]
-
-
-def short_text(value: Any, digits: int = 4, items: int = 3) -> str:
-    """A value as edges and gradient rows show it: "-6", "[0.1, 0.2, 0.3, ...]"."""
-    cells = _cells(value, digits, items)
-    return cells[0] if np.ndim(value) == 0 else "[" + ", ".join(cells) + "]"
 
 
 def _html(text: str) -> str:
@@ -331,50 +231,130 @@ class Drawing:
 
     def save(self, filename: str | os.PathLike, format: str | None = None, dpi: int | None = None) -> str:
         """Write the picture to `filename` (format from its extension unless given)."""
-        return _write(self.source, filename, format, dpi)
+        path, fmt = output_path(filename, format)
+        path.write_bytes(_picture_bytes(self.source, self.svg.encode("utf-8"), fmt, dpi))
+        return str(path)
 
     def __repr__(self) -> str:
         return "<tinygraph Drawing: .save(path) writes png/svg, .source is the DOT text>"
 
 
 def draw(root: Node, filename: str | os.PathLike | None = None, format: str | None = None, grads: bool = True,
-         rankdir: str = "LR", *, dpi: int | None = None, **options: Any) -> str | Drawing:
+         rankdir: str | None = None, *, dpi: int | None = None, max_nodes: int | None = MAX_NODES,
+         **options: Any) -> str | Drawing:
     """Render the graph below `root`.
 
     With a filename, writes exactly that file (png, svg, jpg; pdf with a system
     Graphviz) and returns its path; the format follows the extension unless given.
-    Without one, returns a `Drawing` that displays inline in Jupyter. `dpi` sets the
-    resolution of png/jpg (default 144; 72 above 150 nodes, which keeps big pictures
-    fast). Other keywords go to `to_dot` (digits, items, depth, scope, max_nodes,
-    highlight_fanout, grad_text, edge_text).
+    Without one, returns a `Drawing` that displays inline in Jupyter. `rankdir=None`
+    chooses the direction that keeps the picture within 1:3..3:1. `dpi` sets the
+    resolution of png/jpg (default 144), lowered with a warning where the picture's
+    longer side would pass 8,000 pixels. Graphs over `max_nodes` (500) are refused.
+    Other keywords go to `to_dot` (digits, items, depth, scope, highlight_fanout).
     """
-    source = to_dot(root, grads, rankdir, **options)
-    if filename is None:
-        if format not in (None, "svg"):
-            raise ValueError(f"without a filename draw() returns an SVG drawing; to get {format}, give a filename")
-        return Drawing(source, render(source, "svg").decode("utf-8"))
-    return _write(source, filename, format, dpi)
+    target = None if filename is None else output_path(filename, format)
+    if filename is None and format not in (None, "svg"):
+        raise ValueError(f"without a filename draw() returns an SVG drawing; to get {format}, give a filename")
+    pic = picture(root, grads, rankdir, **options)
+    check_size(pic, max_nodes, options.get("depth"), options.get("scope"))
+    source, svg = layout(pic, automatic=rankdir is None)
+    if target is None:
+        return Drawing(source, svg.decode("utf-8"))
+    path, fmt = target
+    path.write_bytes(_picture_bytes(source, svg, fmt, dpi))
+    return str(path)
 
 
-def _write(source: str, filename: str | os.PathLike, format: str | None, dpi: int | None) -> str:
+def layout(pic: Picture, automatic: bool = False, graph_attrs: dict[str, str] | None = None) -> tuple[str, bytes]:
+    """DOT source and laid-out SVG of `pic`. With `automatic`, a layout whose aspect ratio turns out
+    outside 1:3..3:1 is tried the other way round too, and the squarer one kept."""
+    source = dot_source(pic, graph_attrs)
+    svg = render(source, "svg")
+    if automatic and _outside(svg_size(svg)):
+        pic.rankdir = "TB" if pic.rankdir == "LR" else "LR"
+        other_source = dot_source(pic, graph_attrs)
+        other = render(other_source, "svg")
+        if _stretch(svg_size(other)) < _stretch(svg_size(svg)):
+            return other_source, other
+        pic.rankdir = "TB" if pic.rankdir == "LR" else "LR"
+    return source, svg
+
+
+def _stretch(size: tuple[float, float]) -> float:
+    return abs(math.log(size[0] / size[1]))
+
+
+def _outside(size: tuple[float, float]) -> bool:
+    return _stretch(size) > math.log(WIDEST)
+
+
+def svg_size(svg: bytes | str) -> tuple[float, float]:
+    """Width and height of a Graphviz SVG, in points."""
+    text = svg.decode("utf-8", "replace") if isinstance(svg, bytes) else svg
+    found = _SVG_SIZE.search(text[:2000])
+    if not found:
+        raise RuntimeError("Graphviz wrote an SVG without a size")
+    return float(found[1]), float(found[2])
+
+
+def output_path(filename: str | os.PathLike, format: str | None) -> tuple[Path, str]:
+    """The file to write and its format; a clear error for a missing folder or an unknown format."""
     path = Path(filename)
     fmt = (format or path.suffix[1:]).lower()
     if not fmt:
         raise ValueError(f"cannot tell the format of {str(filename)!r}: give it an extension (.png, .svg) "
                          "or pass format='png'")
+    if fmt not in PURE_FORMATS + SYSTEM_FORMATS:
+        raise ValueError(f"cannot draw a {fmt!r} picture; formats: png, svg, jpg (and pdf with a system Graphviz)")
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"folder {str(folder)!r} does not exist; create it first "
                                 f"(os.makedirs({str(folder)!r})) or choose another path")
-    n_boxes = len(_BOX_ID.findall(source))
-    if dpi is None:
-        dpi = RASTER_DPI if n_boxes <= BIG else 72
-    if fmt in RASTER_FORMATS and n_boxes > BIG:
-        warnings.warn(f"a {fmt} of {n_boxes} nodes can take several seconds to rasterise (400 nodes: ~9 s); "
-                      f"an .svg of the same drawing takes a fraction of a second", stacklevel=3)
-    data = render(source, fmt, dpi)
-    path.write_bytes(data)
-    return str(path)
+    return path, fmt
+
+
+def dpi_for(size: tuple[float, float], dpi: int | None) -> int:
+    """The dpi to rasterise a picture of `size` points at: `dpi` (default 144), lowered so that the
+    longer side stays at or below 8,000 pixels, with a warning that says so."""
+    asked = dpi or RASTER_DPI
+    longest = max(size)
+    if longest * asked / 72 <= MAX_PIXELS:
+        return asked
+    lowered = max(1, int(MAX_PIXELS * 72 / longest))
+    warnings.warn(f"this picture is {size[0] / 72:.0f} x {size[1] / 72:.0f} inches: at {asked} dpi it would be "
+                  f"{longest * asked / 72:,.0f} pixels long, more than many viewers open, so it is drawn at {lowered} "
+                  "dpi. Draw less for a readable picture (depth=3, scope='name') or write an .svg.", stacklevel=3)
+    return lowered
+
+
+def _picture_bytes(source: str, svg: bytes, fmt: str, dpi: int | None) -> bytes:
+    """The file's contents: the SVG itself, the SVG rasterised, or Graphviz run on `source`."""
+    if fmt == "svg":
+        return svg
+    if fmt not in RASTER_FORMATS:
+        return render(source, fmt)
+    dpi = dpi_for(svg_size(svg), dpi)
+    if fmt == "png" and _resvg() is not None:
+        return rasterise(svg, dpi)
+    return render(source, fmt, dpi)
+
+
+def rasterise(svg: bytes, dpi: int) -> bytes:
+    """PNG bytes of a Graphviz SVG at `dpi`, drawn by resvg with Arimo, the font graphviz-pure measures
+    Helvetica with (so every text fits its box)."""
+    text = svg.decode("utf-8").replace('font-family="Helvetica,sans-Serif"', 'font-family="Arimo"')
+    return _resvg().svg_to_bytes(svg_string=text, dpi=72.0, zoom=dpi / 72, background="white",
+                                 skip_system_fonts=True, font_files=[str(FONT_FILE)], font_family="Arimo",
+                                 sans_serif_family="Arimo")
+
+
+def _resvg() -> Any:
+    """The resvg_py module, or None where it is not installed (Graphviz then rasterises)."""
+    try:
+        import resvg_py
+    except ImportError:
+        return None
+    return resvg_py
 
 
 def render(source: str, format: str = "svg", dpi: int | None = None) -> bytes:
