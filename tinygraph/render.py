@@ -1,9 +1,7 @@
 """Pictures of a graph: forward values in black, gradients in red, scopes boxed.
 
 `to_dot` writes a `tinygraph.drawing.Picture` (what the picture says, made once)
-as DOT source; `draw` lays it out with a Graphviz binary and, for png, rasterises
-the laid-out SVG with resvg and the font the layout measured text with. The
-Graphviz binary is, in this order:
+as DOT source; `draw` runs a Graphviz binary on it. The binary is, in this order:
 
 1. the one named by the environment variable ``TINYGRAPH_DOT`` (a path or a command);
 2. ``graphviz-pure``, installed with tinygraph (a self-contained port of Graphviz
@@ -41,7 +39,6 @@ FANOUT = "#1f6fc5"  # multi-path fan-outs, with highlight_fanout=True
 MUTED = "#6b6b6b"  # ops, shapes, constants
 SCOPE_FILLS = ("#f3f6fb", "#e6edf7", "#d9e3f2")  # nested scopes get darker
 FONT = "Helvetica"
-FONT_FILE = Path(__file__).parent / "fonts" / "Arimo.ttf"  # graphviz-pure's Helvetica: same widths
 
 PURE_FORMATS = ("png", "svg", "jpg", "jpeg", "jpe", "json", "json0", "dot_json", "xdot_json",
                 "plain", "plain-ext", "dot", "gv", "canon", "xdot", "xdot1.2", "xdot1.4")
@@ -232,7 +229,7 @@ class Drawing:
     def save(self, filename: str | os.PathLike, format: str | None = None, dpi: int | None = None) -> str:
         """Write the picture to `filename` (format from its extension unless given)."""
         path, fmt = output_path(filename, format)
-        path.write_bytes(_picture_bytes(self.source, self.svg.encode("utf-8"), fmt, dpi))
+        path.write_bytes(self.svg.encode("utf-8") if fmt == "svg" else _rendered(self.source, fmt, dpi))
         return str(path)
 
     def __repr__(self) -> str:
@@ -252,49 +249,55 @@ def draw(root: Node, filename: str | os.PathLike | None = None, format: str | No
     longer side would pass 8,000 pixels. Graphs over `max_nodes` (500) are refused.
     Other keywords go to `to_dot` (digits, items, depth, scope, highlight_fanout).
     """
-    target = None if filename is None else output_path(filename, format)
     if filename is None and format not in (None, "svg"):
         raise ValueError(f"without a filename draw() returns an SVG drawing; to get {format}, give a filename")
+    path, fmt = (None, "svg") if filename is None else output_path(filename, format)
     pic = picture(root, grads, rankdir, **options)
     check_size(pic, max_nodes, options.get("depth"), options.get("scope"))
-    source, svg = layout(pic, automatic=rankdir is None)
-    if target is None:
-        return Drawing(source, svg.decode("utf-8"))
-    path, fmt = target
-    path.write_bytes(_picture_bytes(source, svg, fmt, dpi))
+    source, data = layout(pic, fmt, dpi, automatic=rankdir is None)
+    if path is None:
+        return Drawing(source, data.decode("utf-8"))
+    path.write_bytes(data)
     return str(path)
 
 
-def layout(pic: Picture, automatic: bool = False, graph_attrs: dict[str, str] | None = None) -> tuple[str, bytes]:
-    """DOT source and laid-out SVG of `pic`. With `automatic`, a layout whose aspect ratio turns out
-    outside 1:3..3:1 is tried the other way round too, and the squarer one kept."""
-    source = dot_source(pic, graph_attrs)
-    svg = render(source, "svg")
-    if automatic and _outside(svg_size(svg)):
+def layout(pic: Picture, format: str = "svg", dpi: int | None = None, automatic: bool = False) -> tuple[str, bytes]:
+    """DOT source of `pic` and the picture Graphviz made of it. With `automatic`, a picture whose aspect
+    ratio turns out outside 1:3..3:1 is made the other way round too, and the squarer one kept."""
+    source = dot_source(pic)
+    data = _rendered(source, format, dpi)
+    size = picture_size(data, format)
+    if automatic and size and _stretch(size) > math.log(WIDEST):
         pic.rankdir = "TB" if pic.rankdir == "LR" else "LR"
-        other_source = dot_source(pic, graph_attrs)
-        other = render(other_source, "svg")
-        if _stretch(svg_size(other)) < _stretch(svg_size(svg)):
+        other_source = dot_source(pic)
+        other = _rendered(other_source, format, dpi)
+        if _stretch(picture_size(other, format)) < _stretch(size):
             return other_source, other
         pic.rankdir = "TB" if pic.rankdir == "LR" else "LR"
-    return source, svg
+    return source, data
 
 
 def _stretch(size: tuple[float, float]) -> float:
     return abs(math.log(size[0] / size[1]))
 
 
-def _outside(size: tuple[float, float]) -> bool:
-    return _stretch(size) > math.log(WIDEST)
-
-
-def svg_size(svg: bytes | str) -> tuple[float, float]:
-    """Width and height of a Graphviz SVG, in points."""
-    text = svg.decode("utf-8", "replace") if isinstance(svg, bytes) else svg
-    found = _SVG_SIZE.search(text[:2000])
+def picture_size(data: bytes, format: str) -> tuple[float, float] | None:
+    """Width and height of a picture Graphviz wrote: an SVG's in points, a PNG's in pixels; None for others."""
+    if format == "png":
+        return png_size(data)
+    if format != "svg":
+        return None
+    found = _SVG_SIZE.search(data[:2000].decode("utf-8", "replace"))
     if not found:
         raise RuntimeError("Graphviz wrote an SVG without a size")
     return float(found[1]), float(found[2])
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels, from a PNG's header."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def output_path(filename: str | os.PathLike, format: str | None) -> tuple[Path, str]:
@@ -313,57 +316,32 @@ def output_path(filename: str | os.PathLike, format: str | None) -> tuple[Path, 
     return path, fmt
 
 
-def dpi_for(size: tuple[float, float], dpi: int | None) -> int:
-    """The dpi to rasterise a picture of `size` points at: `dpi` (default 144), lowered so that the
-    longer side stays at or below 8,000 pixels, with a warning that says so."""
-    asked = dpi or RASTER_DPI
-    longest = max(size)
-    if longest * asked / 72 <= MAX_PIXELS:
-        return asked
-    lowered = max(1, int(MAX_PIXELS * 72 / longest))
-    warnings.warn(f"this picture is {size[0] / 72:.0f} x {size[1] / 72:.0f} inches: at {asked} dpi it would be "
-                  f"{longest * asked / 72:,.0f} pixels long, more than many viewers open, so it is drawn at {lowered} "
-                  "dpi. Draw less for a readable picture (depth=3, scope='name') or write an .svg.", stacklevel=3)
-    return lowered
-
-
-def _picture_bytes(source: str, svg: bytes, fmt: str, dpi: int | None) -> bytes:
-    """The file's contents: the SVG itself, the SVG rasterised, or Graphviz run on `source`."""
-    if fmt == "svg":
-        return svg
+def _rendered(source: str, fmt: str, dpi: int | None) -> bytes:
+    """Graphviz's picture of `source`; a raster one at `dpi` (144) but never longer than 8,000 pixels:
+    Graphviz shrinks a bigger one to fit (a lower dpi), and a warning says so."""
     if fmt not in RASTER_FORMATS:
         return render(source, fmt)
-    dpi = dpi_for(svg_size(svg), dpi)
-    if fmt == "png" and _resvg() is not None:
-        return rasterise(svg, dpi)
-    return render(source, fmt, dpi)
+    dpi = dpi or RASTER_DPI
+    data = render(source, fmt, dpi, max_inches=MAX_PIXELS / dpi)
+    if fmt == "png" and max(png_size(data)) > MAX_PIXELS - dpi:
+        width, height = png_size(data)
+        warnings.warn(f"at {dpi} dpi this picture would be longer than {MAX_PIXELS:,} pixels, more than many viewers "
+                      f"open, so it was drawn smaller: {width:,} x {height:,} pixels. For a readable picture draw "
+                      "less (depth=3, scope='name'); for a sharp one write an .svg.", stacklevel=4)
+    return data
 
 
-def rasterise(svg: bytes, dpi: int) -> bytes:
-    """PNG bytes of a Graphviz SVG at `dpi`, drawn by resvg with Arimo, the font graphviz-pure measures
-    Helvetica with (so every text fits its box)."""
-    text = svg.decode("utf-8").replace('font-family="Helvetica,sans-Serif"', 'font-family="Arimo"')
-    return _resvg().svg_to_bytes(svg_string=text, dpi=72.0, zoom=dpi / 72, background="white",
-                                 skip_system_fonts=True, font_files=[str(FONT_FILE)], font_family="Arimo",
-                                 sans_serif_family="Arimo")
+def render(source: str, format: str = "svg", dpi: int | None = None, max_inches: float | None = None) -> bytes:
+    """Run a Graphviz binary on DOT `source`; returns the picture's bytes (nothing is written).
 
-
-def _resvg() -> Any:
-    """The resvg_py module, or None where it is not installed (Graphviz then rasterises)."""
-    try:
-        import resvg_py
-    except ImportError:
-        return None
-    return resvg_py
-
-
-def render(source: str, format: str = "svg", dpi: int | None = None) -> bytes:
-    """Run a Graphviz binary on DOT `source`; returns the picture's bytes (nothing is written)."""
+    `max_inches`: shrink a picture whose longer side is longer than that (Graphviz's `size`)."""
     fmt = format.lower()
     binary = find_dot(fmt)
     args = [binary, f"-T{fmt}"]
     if fmt in RASTER_FORMATS:
         args.append(f"-Gdpi={dpi or RASTER_DPI}")
+    if max_inches:
+        args.append(f"-Gsize={max_inches:.3f},{max_inches:.3f}")
     try:
         done = subprocess.run(args, input=source.encode("utf-8"), capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:
