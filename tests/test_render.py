@@ -400,7 +400,7 @@ def test_a_huge_raster_drawing_is_kept_under_8000_pixels_with_a_warning(tmp_path
     y = tg.Node(1.0, name="x")
     for _ in range(67):
         y = y * 1.0  # 135 nodes: a chain too long for any direction
-    with pytest.warns(UserWarning, match=r"more than many viewers open, so it is drawn at \d+ dpi"):
+    with pytest.warns(UserWarning, match=r"longer than 8,000 pixels.*drawn smaller: [\d,]+ x [\d,]+ pixels"):
         tg.draw(y, tmp_path / "chain.png")
     assert max(png_size(tmp_path / "chain.png")) <= render.MAX_PIXELS
     with warnings.catch_warnings():
