@@ -101,7 +101,7 @@ def dot_source(pic: Picture, graph_attrs: dict[str, str] | None = None) -> str:
     dot = _graphviz().Digraph(
         name="tinygraph",
         graph_attr={"rankdir": pic.rankdir, "fontname": FONT, "bgcolor": "white", "pad": "0.15",
-                    "nodesep": "0.25", "ranksep": "0.45" if across else "0.35", "newrank": "true",
+                    "nodesep": "0.25", "ranksep": "0.45" if across else "0.2", "newrank": "true",
                     **(graph_attrs or {})},
         node_attr={"shape": "plaintext", "fontname": FONT, "margin": "0"},
         edge_attr={"fontname": FONT, "fontsize": "11", "color": FORWARD, "arrowsize": "0.7"},
@@ -109,16 +109,30 @@ def dot_source(pic: Picture, graph_attrs: dict[str, str] | None = None) -> str:
     bodies: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for box in pic.boxes:
         bodies.setdefault(box.scope, []).append((box.id, {"id": box.id, "label": box_label(box)}))
-    _add_scopes(dot, bodies)
+    lines = []
+    scoped = any(box.scope for box in pic.boxes)
     for edge in pic.edges:
-        attrs = {"id": edge.id}
-        if edge.text:
-            attrs["label"] = f"<{_font(edge_label(edge.text, across), GRADIENT)}>"
+        attrs = {"id": edge.id, "class": edge.id}
         if edge.constant:
             attrs.update(color=MUTED, style="dashed")
         elif edge.fanout:
             attrs.update(color=FANOUT, penwidth="2")
-        dot.edge(edge.tail.id, edge.head.id, **attrs)
+        label = f"<{_font(edge_label(edge.text, across), GRADIENT)}>" if edge.text else None
+        if label and scoped:
+            # Graphviz places an edge's label without regard to scope borders, on them too. So in a picture
+            # with scopes each label is a box of its own on its edge, in the consumer's scope.
+            bodies.setdefault(edge.head.scope, []).append((edge.id, {
+                "id": edge.id, "class": f"{edge.id} edgelabel", "label": label, "shape": "plaintext",
+                "fontsize": "11", "margin": "0.03,0.01", "width": "0", "height": "0"}))
+            lines.append((edge.tail.id, edge.id, {**attrs, "id": f"{edge.id}_from", "arrowhead": "none"}))
+            lines.append((edge.id, edge.head.id, {**attrs, "id": f"{edge.id}_to"}))
+            continue
+        if label:
+            attrs["label"] = label
+        lines.append((edge.tail.id, edge.head.id, attrs))
+    _add_scopes(dot, bodies)
+    for tail, head, attrs in lines:
+        dot.edge(tail, head, **attrs)
     return dot.source
 
 
@@ -151,7 +165,7 @@ def _add_scopes(dot: Any, bodies: dict[str, list]) -> None:
         clusters[path] = _graphviz().Digraph(name=f"cluster_{j}", graph_attr={
             "label": f"<{_font(path.rsplit('/', 1)[-1] or repr(''), bold=True)}>", "labeljust": "l", "fontsize": "12",
             "fontcolor": "#3b4b66", "style": "rounded,filled", "color": "#9aa9c2",
-            "fillcolor": SCOPE_FILLS[min(level, len(SCOPE_FILLS) - 1)], "margin": "10"})
+            "fillcolor": SCOPE_FILLS[min(level, len(SCOPE_FILLS) - 1)], "margin": "16"})
     for path, boxes in bodies.items():
         for name, attrs in boxes:
             clusters.get(path, dot).node(name, **attrs)

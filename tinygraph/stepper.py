@@ -123,7 +123,7 @@ def _one_line(value: Any) -> str:
 
 # -- the drawing -------------------------------------------------------------------
 
-_GROUP = re.compile(r'<g id="([ne]\d+(?:_\d+)?)" class="(?:node|edge)">(.*?)</g>', re.S)
+_GROUP = re.compile(r'<g id="([ne]\d+(?:_\d+)?)" class="((?:node|edge)[^"]*)">(.*?)</g>', re.S)
 _TEXT = re.compile(r"<text\b")
 
 
@@ -159,13 +159,13 @@ def _svg(root: Node, frames: list[dict], rankdir: str | None) -> str:
 def _name_texts(group: re.Match, counts: dict[str, int]) -> str:
     """Give ids to the gradient texts of one SVG group: a box's last `counts[id]` texts (its gradient
     rows come last), or every text of an edge (its label)."""
-    key, body = group[1], group[2]
+    key, kind, body = group[1], group[2], group[3]
     starts = [m.start() for m in _TEXT.finditer(body)]
     if key[0] == "n":
-        starts = starts[len(starts) - counts.get(key, 0):] if counts.get(key) else []
+        starts = starts[len(starts) - counts[key]:] if counts.get(key) else []
     for j, at in reversed(list(enumerate(starts))):
         body = f'{body[:at]}<text id="g-{key}-{j}"{body[at + 5:]}'
-    return f'<g id="{key}" class="{"node" if key[0] == "n" else "edge"}">{body}</g>'
+    return f'<g id="{key}" class="{kind}">{body}</g>'
 
 
 def _frame_height(svg: str) -> int:
@@ -211,8 +211,8 @@ PAGE = Template("""<!DOCTYPE html>
       fill: #fff2b3; stroke: #d62728; stroke-width: 3px; }
   .edge.now path, .edge.now polygon { stroke: #d62728; stroke-width: 2.5px; }
   .edge.now polygon { fill: #d62728; }
-  .edge.now text { font-weight: bold; }
-  .edge.past text { opacity: 0.45; }
+  .now text { font-weight: bold; }
+  .past text { opacity: 0.45; }
 </style>
 </head>
 <body>
@@ -270,10 +270,12 @@ function show(k) {
     for (let j = 0; byId("g-" + key + "-" + j); j++) {
       byId("g-" + key + "-" + j).textContent = texts[j] === undefined ? "" : (key[0] === "n" ? "  " : "") + texts[j];
     }
-    if (key[0] === "e") {  // an edge: bold while its gradient is being sent, faint afterwards
-      const edge = byId(key), sentAt = changes[0][0];
-      edge.classList.toggle("now", sentAt === shown);
-      edge.classList.toggle("past", sentAt < shown);
+    if (key[0] === "e") {  // an edge (and its label): bold while its gradient is being sent, faint afterwards
+      const sentAt = changes[0][0];
+      for (const part of document.getElementsByClassName(key)) {
+        part.classList.toggle("now", sentAt === shown);
+        part.classList.toggle("past", sentAt < shown);
+      }
     }
   }
   for (const node of document.querySelectorAll(".current")) node.classList.remove("current");
