@@ -413,3 +413,57 @@ def png_size(path):
     data = open(path, "rb").read(24)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# -- shape: the automatic direction -------------------------------------------------------------
+
+def chain(n):
+    y = tg.Node(1.0, name="x")
+    for _ in range(n):
+        y = y.tanh()
+    y.backward()
+    return y
+
+
+def fan(n):
+    """A sum of n products of separate leaves: wide and shallow."""
+    terms = [tg.Node(float(i), name=f"a{i}") * tg.Node(1.0, name=f"b{i}") for i in range(n)]
+    y = terms[0]
+    for t in terms[1:]:
+        y = y + t
+    y.backward()
+    return y
+
+
+def layer_norm():
+    y = tg.nn.LayerNorm(4)(tg.Node([1.0, 2.0, 4.0, 7.0], name="x"))
+    y.backward(np.array([0.5, -1.0, 0.25, 1.0]))
+    return y
+
+
+@pytest.mark.parametrize("build", [lambda: chain(6), lambda: fan(6), layer_norm, lambda: triangle_loss()[-1]],
+                         ids=["chain", "fan", "layernorm", "triangle"])
+def test_automatic_direction_fits_a_slide_whenever_one_direction_does(build):
+    root = build()
+    stretch = {}
+    for rankdir in ("LR", "TB", None):
+        width, height = render.picture_size(tg.draw(root, rankdir=rankdir).svg.encode(), "svg")
+        stretch[rankdir] = max(width / height, height / width)
+    if min(stretch["LR"], stretch["TB"]) <= 3:
+        assert stretch[None] <= 3, stretch
+    assert stretch[None] <= max(stretch["LR"], stretch["TB"])
+
+
+def test_explicit_rankdir_wins_and_to_dot_chooses_without_graphviz(monkeypatch):
+    monkeypatch.setattr(render, "render", lambda *a, **k: pytest.fail("to_dot ran Graphviz"))
+    assert "rankdir=TB" in tg.to_dot(layer_norm())  # a long chain of steps runs down
+    assert "rankdir=LR" in tg.to_dot(fan(8))  # many inputs side by side: across
+    assert "rankdir=LR" in tg.to_dot(layer_norm(), rankdir="LR")
+    assert "rankdir=TB" in tg.to_dot(fan(8), rankdir="TB")
+
+
+def test_formats_that_are_not_pictures_are_refused_in_python_terms(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot draw a 'txt' picture; formats: png, svg, jpg") as caught:
+        tg.draw(triangle_loss()[-1], tmp_path / "t.txt")
+    assert "dot" not in str(caught.value).replace("Graphviz", "")
+    assert os.listdir(tmp_path) == []
