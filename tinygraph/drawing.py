@@ -67,19 +67,15 @@ class Picture:
     digits: int = 4
     items: int = 3
 
-    def scopes(self) -> list[str]:
-        """Every scope path with a drawn node, and their ancestors."""
-        paths = {b.scope for b in self.boxes}
-        for path in list(paths):
-            parts = path.split("/")
-            paths.update("/".join(parts[:i]) for i in range(1, len(parts)))
-        paths.discard("")
-        return sorted(paths)
-
 
 def picture(root: Node, grads: bool = True, rankdir: str | None = None, *, digits: int = 4, items: int = 3,
-            depth: int | None = None, scope: str | None = None, highlight_fanout: bool = False) -> Picture:
-    """The drawing of the graph below `root` (see `tg.to_dot` for the options)."""
+            depth: int | None = None, scope: str | None = None, highlight_fanout: bool = False,
+            max_nodes: int | None = None, nodes: list[Node] | None = None) -> Picture:
+    """The drawing of the graph below `root` (see `tg.to_dot` for the options).
+
+    More than `max_nodes` boxes raise a ValueError saying how to draw less, before any text is
+    made. `nodes`: `topological(root)` if the caller has it already.
+    """
     if rankdir is not None and rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)} or None (automatic), got {rankdir!r}")
     for name, value in (("digits", digits), ("items", items)):
@@ -87,8 +83,9 @@ def picture(root: Node, grads: bool = True, rankdir: str | None = None, *, digit
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if not isinstance(root, Node):
         raise TypeError(f"expected a tinygraph Node to draw, got {type(root).__name__}")
-    nodes = topological(root)
+    nodes = topological(root) if nodes is None else nodes
     drawn = select(root, nodes, depth, scope)
+    check_size(drawn, max_nodes, depth, scope)
     labels = {n: label or "''" for n, label in auto_labels(nodes).items()}  # name="" is shown as ''
     index = {node: i for i, node in enumerate(nodes)}
     pairs = [(child, k, p) for child in drawn for k, p in enumerate(child.parents) if p in drawn]
@@ -141,6 +138,20 @@ def select(root: Node, nodes: list[Node], depth: int | None, scope: str | None) 
                              + (", ".join(map(repr, found)) or "none"))
         keep = inside | {p for n in inside for p in n.parents}
     return {n: None for n in nodes if n in keep}
+
+
+def check_size(drawn: Iterable[Node], max_nodes: int | None, depth: Any = None, scope: Any = None) -> None:
+    """Refuse a picture of more than `max_nodes` boxes, saying how to draw less."""
+    drawn = list(drawn)
+    n = len(drawn)
+    if max_nodes is None or n <= max_nodes:
+        return
+    scopes = sorted({node.scope.split("/")[0] for node in drawn if node.scope})
+    hint = f"scope={scopes[0]!r} (scopes: {', '.join(scopes[:6])})" if scopes else "scope='name'"
+    part = "" if depth is None and scope is None else " selected"
+    raise ValueError(f"this drawing has {n}{part} nodes, more than max_nodes={max_nodes}: too many to read or to "
+                     f"lay out quickly. Draw part of it: depth=3 (the nodes nearest the root) or {hint}; "
+                     f"or pass max_nodes={n} (or None) to draw everything.")
 
 
 def _within(root: Node, depth: int) -> set[Node]:

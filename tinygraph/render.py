@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import Node
-from .drawing import RANKDIRS, WIDEST, Box, Picture, edge_grads, picture, short_text  # noqa: F401 (re-exported)
+from .drawing import WIDEST, Box, Picture, edge_grads, picture  # noqa: F401 (edge_grads: as before)
 from .formatting import summary
 
 FORWARD = "black"
@@ -76,23 +76,8 @@ def to_dot(root: Node, grads: bool = True, rankdir: str | None = None, *, digits
 
     Stable ids: box "n{i}" for `topological(root)[i]`, edge "e{i}_{k}" from its k-th parent.
     """
-    pic = picture(root, grads, rankdir, digits=digits, items=items, depth=depth, scope=scope,
-                  highlight_fanout=highlight_fanout)
-    check_size(pic, max_nodes, depth, scope)
-    return dot_source(pic)
-
-
-def check_size(pic: Picture, max_nodes: int | None, depth: Any = None, scope: Any = None) -> None:
-    """Refuse a picture of more than `max_nodes` boxes, saying how to draw less."""
-    n = len(pic.boxes)
-    if max_nodes is None or n <= max_nodes:
-        return
-    scopes = sorted({b.scope.split("/")[0] for b in pic.boxes if b.scope})
-    hint = f"scope={scopes[0]!r} (scopes: {', '.join(scopes[:6])})" if scopes else "scope='name'"
-    part = "" if depth is None and scope is None else " selected"
-    raise ValueError(f"this drawing has {n}{part} nodes, more than max_nodes={max_nodes}: too many to read or to "
-                     f"lay out quickly. Draw part of it: depth=3 (the nodes nearest the root) or {hint}; "
-                     f"or pass max_nodes={n} (or None) to draw everything.")
+    return dot_source(picture(root, grads, rankdir, digits=digits, items=items, depth=depth, scope=scope,
+                              highlight_fanout=highlight_fanout, max_nodes=max_nodes))
 
 
 def dot_source(pic: Picture, graph_attrs: dict[str, str] | None = None) -> str:
@@ -266,8 +251,7 @@ def draw(root: Node, filename: str | os.PathLike | None = None, format: str | No
     if filename is None and format not in (None, "svg"):
         raise ValueError(f"without a filename draw() returns an SVG drawing; to get {format}, give a filename")
     path, fmt = (None, "svg") if filename is None else output_path(filename, format)
-    pic = picture(root, grads, rankdir, **options)
-    check_size(pic, max_nodes, options.get("depth"), options.get("scope"))
+    pic = picture(root, grads, rankdir, max_nodes=max_nodes, **options)
     source, data = layout(pic, fmt, dpi, automatic=rankdir is None)
     if path is None:
         return Drawing(source, data.decode("utf-8"))

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import render
 from .core import Node, auto_labels, backward_steps, topological
-from .drawing import RANKDIRS, cells, edge_grads, lines, picture, short_text
+from .drawing import RANKDIRS, Picture, cells, edge_grads, lines, picture, short_text
 
 MAX_NODES = render.MAX_NODES  # as tg.draw: beyond this the layout gets slow and the picture unreadable
 FORWARD_CAPTION = "forward pass: every node shows its value (black). Press \u2192 to start the backward pass."
@@ -70,7 +70,7 @@ def stepper(root: Node, filename: str | Path | None = None, grad: Any = None,
         raise ValueError(f"this graph has {len(nodes)} nodes; stepper draws at most {MAX_NODES} "
                          "(too many to follow step by step). Step through a smaller part, e.g. one layer.")
     frames = _frames(root, nodes, grad)
-    svg = _svg(root, frames, rankdir)
+    svg = _svg(picture(root, grads=True, rankdir=rankdir, nodes=nodes), frames, automatic=rankdir is None)
     page = _page(svg, frames)
     if filename is None:
         return StepperPage(page, _frame_height(svg))
@@ -127,7 +127,7 @@ _GROUP = re.compile(r'<g id="([ne]\d+(?:_\d+)?)" class="((?:node|edge)[^"]*)">(.
 _TEXT = re.compile(r"<text\b")
 
 
-def _svg(root: Node, frames: list[dict], rankdir: str | None) -> str:
+def _svg(pic: Picture, frames: list[dict], automatic: bool) -> str:
     """The graph as SVG. Every gradient text the script writes has an id: "g-n3-0", "g-n3-1", ...
     for the cells of box n3 (row by row), "g-e3_0-0", ... for the lines of edge e3_0."""
     widest: dict[str, list] = {}  # key -> per cell (or line) the most characters it ever holds
@@ -136,7 +136,6 @@ def _svg(root: Node, frames: list[dict], rankdir: str | None) -> str:
                 [(e, t) for e, t in frame["edges"].items()]:
             old = widest.setdefault(key, [0] * len(texts))
             widest[key] = [max(a, len(t)) for a, t in zip(old, texts)]
-    pic = picture(root, grads=True, rankdir=rankdir)
     for box in pic.boxes:  # each cell as wide as its widest text: digits are the widest characters
         if box.id in widest and box.grad is not None:
             sizes = iter(widest[box.id])
@@ -149,7 +148,7 @@ def _svg(root: Node, frames: list[dict], rankdir: str | None) -> str:
     across = pic.rankdir in ("LR", "RL")
     for frame in frames:  # edge texts as the drawing writes them: a matrix on one line where edges run down
         frame["edges"] = {e: render.edge_label(t, across).split("\n") for e, t in frame["edges"].items()}
-    _, svg = render.layout(pic, automatic=rankdir is None)
+    _, svg = render.layout(pic, automatic=automatic)
     text = svg.decode("utf-8")
     text = text[text.index("<svg"):]
     counts = {box.id: len(widest[box.id]) for box in pic.boxes if box.id in widest and box.grad is not None}
