@@ -203,7 +203,7 @@ PAGE = Template("""<!DOCTYPE html>
              border-bottom: 1px solid #eee; white-space: pre-wrap; }
   #graph { flex: 1; overflow: auto; padding: 8px; position: relative; }
   .sum { position: absolute; font: 13px monospace; background: rgba(255, 255, 255, 0.93); color: #d62728;
-         border: 1px solid #d62728; border-radius: 4px; padding: 2px 6px; white-space: nowrap;
+         border: 1px solid #d62728; border-radius: 4px; padding: 2px 6px; white-space: pre;
          pointer-events: none; }
   .sum b { color: black; }
   .node.current polygon, .node.current path, .node.current ellipse {
@@ -296,14 +296,16 @@ function showSums(sums) {  // below each receiving box: its gradient before + wh
   for (const [i, label, before, part, total] of sums) {
     const box = byId("n" + i).getBoundingClientRect(), note = document.createElement("div");
     note.className = "sum";
-    note.id = "sum-n" + i + "-" + (below[i] || 0);
+    note.id = "sum-n" + i + "-" + (below[i] || []).length;
     const name = document.createElement("b");
     name.textContent = label + ": ";
-    note.append(name, before + " + " + part + " = " + total);
-    note.style.left = box.left - g.left + graph.scrollLeft + "px";
-    note.style.top = box.bottom - g.top + graph.scrollTop + 2 + (below[i] || 0) * 22 + "px";
-    below[i] = (below[i] || 0) + 1;
+    const line = before + " + " + part + " = " + total;  // a long one (a matrix) takes three lines
+    note.append(name, line.length > 60 ? before + "\\n  + " + part + "\\n  = " + total : line);
     graph.append(note);
+    const left = box.left - g.left + graph.scrollLeft, right = graph.scrollLeft + graph.clientWidth;
+    note.style.left = Math.max(graph.scrollLeft, Math.min(left, right - note.offsetWidth - 4)) + "px";
+    note.style.top = box.bottom - g.top + graph.scrollTop + 2 + (below[i] || []).reduce((a, b) => a + b, 0) + "px";
+    (below[i] ||= []).push(note.offsetHeight + 2);
   }
 }
 
