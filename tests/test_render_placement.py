@@ -71,14 +71,12 @@ def boxes(layout):
             (labels if what.startswith("e") else nodes).append((x - w / 2, y - h / 2, x + w / 2, y + h / 2, what))
     for edge in layout.get("edges", []):
         texts = [op for op in edge.get("_ldraw_", []) if op["op"] == "T"]
-        sizes = [op["size"] for op in edge.get("_ldraw_", []) if op["op"] == "F"] or [11.0]
-        if texts:
-            size = sizes[0]
-            x0 = min(t["pt"][0] - (t["width"] if t["align"] == "r" else t["width"] / 2 if t["align"] == "c" else 0)
-                     for t in texts)
-            x1 = max(x0 + t["width"] for t in texts)
-            y0 = min(t["pt"][1] for t in texts) - 0.25 * size
-            y1 = max(t["pt"][1] for t in texts) + 0.75 * size
+        size = next((op["size"] for op in edge.get("_ldraw_", []) if op["op"] == "F"), 11.0)
+        if texts:  # each line from its baseline point: "l" starts there, "c" is centred on it, "r" ends there
+            lefts = [t["pt"][0] - {"l": 0, "c": t["width"] / 2, "r": t["width"]}[t["align"]] for t in texts]
+            x0, x1 = min(lefts), max(left + t["width"] for left, t in zip(lefts, texts))
+            y0 = min(t["pt"][1] for t in texts) - 0.25 * size  # descent below the lowest baseline
+            y1 = max(t["pt"][1] for t in texts) + 0.75 * size  # ascent above the highest
             labels.append((x0, y0, x1, y1, f"label of {edge.get('id')}"))
     return nodes, labels, clusters, titles
 
@@ -93,7 +91,10 @@ def inside(a, b):
 
 
 def placement_problems(source):
-    layout = json.loads(render.render(source, "json"))
+    return problems_in(json.loads(render.render(source, "json")))
+
+
+def problems_in(layout):
     nodes, labels, clusters, titles = boxes(layout)
     problems = []
     for label in labels:
@@ -115,13 +116,28 @@ def test_labels_sit_clear_of_borders_boxes_and_each_other(tmp_path, case):
         assert placement_problems(source) == []
 
 
-def test_the_checker_sees_an_overlap():
-    """A label forced onto a node box is reported (the check can fail)."""
-    source = ('digraph { node [shape=box]; a -> b [label="a long label here" id=e1]; '
-              'c [pos="0,0!"]; a [label="a"]; subgraph cluster_0 { b } }')
-    layout = json.loads(render.render(source, "json"))
-    nodes, labels, clusters, titles = boxes(layout)
-    assert labels and nodes and clusters
-    shifted = (nodes[0][0], nodes[0][1], nodes[0][2], nodes[0][3], "moved")
-    assert overlap(labels[0], labels[0]) and overlap(shifted, nodes[0])
-    assert not inside((0, 0, 10, 10), (5, 5, 20, 20))
+def test_the_checker_sees_each_kind_of_problem():
+    """A made-up layout (the JSON Graphviz writes) with one problem of each kind."""
+    def text(x, y, words):
+        return [{"op": "F", "size": 11.0, "face": "Helvetica"}, {"op": "T", "pt": [x, y], "align": "l",
+                                                                  "width": 6.0 * len(words), "text": words}]
+    layout = {
+        "objects": [
+            {"name": "cluster_0", "bb": "0,0,100,100", "lp": "20,90", "lwidth": "0.5", "lheight": "0.2"},
+            {"name": "n0", "id": "n0", "pos": "50,50", "width": "0.5", "height": "0.5"},
+            {"name": "n1", "id": "n1", "pos": "300,50", "width": "0.5", "height": "0.5"},
+        ],
+        "edges": [
+            {"id": "e1_0", "_ldraw_": text(90, 20, "[1, 2, 3]")},  # across the cluster's right border
+            {"id": "e1_1", "_ldraw_": text(200, 20, "[4, 5]")},  # clear of everything
+            {"id": "e1_2", "_ldraw_": text(205, 22, "[6, 7]")},  # on top of e1_1
+            {"id": "e1_3", "_ldraw_": text(290, 45, "8")},  # on n1's box
+        ],
+    }
+    assert sorted(problems_in(layout)) == sorted([
+        "label of e1_0 crosses the border of cluster_0",
+        "label of e1_1 overlaps label of e1_2",
+        "label of e1_3 overlaps the box of n1",
+    ])
+    layout["edges"] = layout["edges"][1:2]
+    assert problems_in(layout) == []
