@@ -11,7 +11,10 @@ as DOT source; `draw` runs a Graphviz binary on it. The binary is, in this order
 
 Ids (stable): the box of the node at index ``i`` of ``tinygraph.core.topological(root)``
 has DOT ``id`` "n{i}"; the edge into node ``i`` from its ``k``-th parent has id
-"e{i}_{k}". Both survive into SVG as ``<g id=...>``.
+"e{i}_{k}". Both survive into SVG as ``<g id=...>``. In a picture with scopes an
+edge's label is a node of its own with that id (class "edgelabel"), between the
+edge's two halves "e{i}_{k}_from" and "e{i}_{k}_to"; every part carries the class
+"e{i}_{k}".
 """
 
 from __future__ import annotations
