@@ -59,7 +59,7 @@ def main(out_dir: Path) -> None:
     print("  -> every form agrees with autograd to rounding; gaps such as 1e-10 against 5e-13 are rounding")
     print("     (or finite-difference) noise on particular entries, while a missing term shows up as ~1")
 
-    picture = tg.draw(y, out_dir / "batchnorm_cs231n.png", rankdir="TB")
+    picture = tg.draw(y, out_dir / "batchnorm_cs231n.png")
     print(f"wrote {picture}")
 
 

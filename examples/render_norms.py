@@ -5,10 +5,11 @@ flowed back along it. Fan-outs (a node used along two or more paths) are blue,
 and their boxes list each incoming gradient above the sum: the triangle of
 seed 003 (x -> mu -> xc and x -> xc) answers itself.
 
-    python examples/render_norms.py [--out-dir docs/images]
+    python examples/render_norms.py [--out-dir DIR]    # DIR: . by default
+    python examples/render_norms.py --out-dir docs/images   # the README's figures
 
-Writes layernorm.png, batchnorm.png, triangle.png (left to right) and
-*_tb.png (top to bottom) with the bundled graphviz-pure, no system Graphviz needed.
+Writes layernorm.png, batchnorm.png and triangle.png, each in the direction that keeps
+it within 1:3..3:1, with the bundled graphviz-pure, no system Graphviz needed.
 """
 
 from __future__ import annotations
@@ -53,15 +54,12 @@ def batchnorm() -> tg.Node:
 
 
 def main(out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name, build in (("layernorm", layernorm), ("batchnorm", batchnorm), ("triangle", triangle)):
-        root = build()
-        for suffix, rankdir in (("", "LR"), ("_tb", "TB")):
-            path = tg.draw(root, out_dir / f"{name}{suffix}.png", rankdir=rankdir, highlight_fanout=True)
-            print("wrote", path)
+        path = tg.draw(build(), out_dir / f"{name}.png", highlight_fanout=True)
+        print("wrote", path)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "images")
+    parser.add_argument("--out-dir", type=Path, default=Path("."), help="where to write the pictures (default: .)")
     main(parser.parse_args().out_dir)

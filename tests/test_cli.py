@@ -27,12 +27,16 @@ def run(capsys, *argv):
 # -- demo ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("fanout", [[], ["--fanout"]])
 @pytest.mark.parametrize("name", ["layernorm", "batchnorm", "rmsnorm", "triangle"])
-def test_demo_writes_png(capsys, tmp_path, name):
+def test_demo_writes_png(capsys, tmp_path, name, fanout):
     out = tmp_path / f"{name}.png"
-    code, stdout, _ = run(capsys, "demo", name, "--out", str(out))
+    code, stdout, _ = run(capsys, "demo", name, "--out", str(out), *fanout)
     assert code == 0
-    assert out.read_bytes().startswith(PNG)
+    data = out.read_bytes()
+    assert data.startswith(PNG)
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert 1 / 3 <= width / height <= 3, (width, height)  # fits a slide
     assert str(out) in stdout
     assert list(tmp_path.iterdir()) == [out]
 
@@ -60,7 +64,31 @@ def test_demo_needs_an_output(capsys):
 
 def test_demo_into_a_missing_folder_fails_cleanly(capsys, tmp_path):
     code, _, err = run(capsys, "demo", "triangle", "--out", str(tmp_path / "no" / "x.png"))
-    assert code == 1 and "does not exist" in err
+    assert code == 1 and "does not exist" in err and f"mkdir -p {tmp_path / 'no'}" in err
+    assert "os.makedirs" not in err
+
+
+def test_demo_fanout_draws_the_fan_out_view(capsys, tmp_path):
+    plain, fanout = tmp_path / "plain.svg", tmp_path / "fanout.svg"
+    assert run(capsys, "demo", "triangle", "--out", str(plain))[0] == 0
+    assert run(capsys, "demo", "triangle", "--out", str(fanout), "--fanout")[0] == 0
+    assert tg.render.FANOUT not in plain.read_text()
+    assert tg.render.FANOUT in fanout.read_text() and "grad = sum" in fanout.read_text()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--out", "t.svg", "--format", "png"], "--out t.svg ends in .svg but --format png was given"),
+    (["--out", "t.txt"], "--out t.txt ends in .txt; pictures are .png, .svg or .jpg (or add --format png)"),
+    (["--out", "t"], "--out t has no extension"),
+    (["--out", "t.png", "--steps"], "--steps writes an HTML page: give --out t.html"),
+    (["--out", "t.html", "--steps", "--fanout"], "--steps writes an HTML page; leave out --fanout"),
+])
+def test_demo_output_problems_are_usage_errors_in_shell_terms(capsys, tmp_path, monkeypatch, argv, says):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "demo", "triangle", *argv)
+    assert code == 2 and says in err and out == ""
+    assert "format=" not in err and "Graphviz" not in err and "dot" not in err.replace(".", " ").split()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", list(DEMOS))
@@ -75,8 +103,10 @@ def test_demo_steps_writes_one_page(capsys, tmp_path, name):
 def test_help_lists_commands(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "demo" in out and "exercise" in out
+    assert run(capsys) == (0, out, "")  # `tinygraph` alone prints the same help, with its examples
+    assert "examples:" in out and "tinygraph demo batchnorm --out bn.png --fanout" in out
     code, out, _ = run(capsys, "demo", "--help")
-    assert code == 0 and all(name in out for name in DEMOS) and "--rankdir" in out
+    assert code == 0 and all(name in out for name in DEMOS) and "--rankdir" in out and "--fanout" in out
     code, out, _ = run(capsys, "exercise", "check", "--help")
     assert code == 0 and "exit status" in out
 
@@ -142,6 +172,12 @@ def test_exercise_check_timeout_option(capsys, tmp_path):
 
 
 # -- entry points ------------------------------------------------------------------------------------
+
+
+def test_no_arguments_prints_the_help(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "tinygraph"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: tinygraph") and "examples:" in done.stdout
 
 
 def test_python_dash_m_and_console_script(tmp_path):

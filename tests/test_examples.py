@@ -1,4 +1,5 @@
-"""Every example runs as a script (cwd = a temp dir), prints its key figures and writes its picture."""
+"""Every example runs as a script (cwd = a temp dir), prints its key figures and writes its picture,
+only there, in a shape that fits a slide (1:3..3:1); so do the figures in docs/images."""
 
 import re
 import subprocess
@@ -8,7 +9,36 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+IMAGES = EXAMPLES.parent / "docs" / "images"
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_fits_a_slide(path):
+    """A PNG whose header says it is at most 3 times as wide as high, or as high as wide, and at most
+    8,000 pixels long."""
+    data = Path(path).read_bytes()[:24]
+    assert data[:8] == PNG, f"{path} is not a PNG"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert 1 / 3 <= width / height <= 3, f"{Path(path).name} is {width}x{height}"
+    assert max(width, height) <= 8000, f"{Path(path).name} is {width}x{height}"
+
+
+def assert_only_picture(folder, name):
+    assert [p.name for p in Path(folder).iterdir()] == [name]
+    assert_fits_a_slide(Path(folder) / name)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in IMAGES.glob("*.png")))
+def test_every_figure_in_docs_fits_a_slide(name):
+    assert_fits_a_slide(IMAGES / name)
+
+
+def test_render_norms_writes_three_figures_in_the_current_folder(tmp_path):
+    out = run_example("render_norms", tmp_path)
+    names = sorted(f"{n}.png" for n in ("layernorm", "batchnorm", "triangle"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == names and out.count("wrote") == 3
+    for name in names:
+        assert_fits_a_slide(tmp_path / name)
 
 
 def run_example(name, cwd):
@@ -34,7 +64,7 @@ def test_layernorm_no_gradient(tmp_path):
     assert figure(r"\(N I - 1 - y y\^T\) vs tinygraph: rel_error = (\S+)", out) < 1e-10
     assert figure(r"\|dL/dx\| = (\S+)", out) > 0.1
     assert figure(r"dout @ J vs backward\(\): rel_error = (\S+)", out) < 1e-10
-    assert (tmp_path / "layernorm_no_gradient.png").read_bytes().startswith(PNG)
+    assert_only_picture(tmp_path, "layernorm_no_gradient.png")
 
 
 def test_layernorm_blog(tmp_path):
@@ -42,7 +72,7 @@ def test_layernorm_blog(tmp_path):
     diffs = [float(d) for d in re.findall(r"max \|difference\| = (\S+)   rel_error", out)]
     assert len(diffs) == 3 and max(diffs) < 1e-13
     assert figure(r"different dx: max \|difference\| = (\S+)", out) > 1e-8
-    assert (tmp_path / "layernorm_blog.png").read_bytes().startswith(PNG)
+    assert_only_picture(tmp_path, "layernorm_blog.png")
 
 
 def test_batchnorm_triangle(tmp_path):
@@ -52,7 +82,7 @@ def test_batchnorm_triangle(tmp_path):
     assert "path x -> mu -> xc: [-0.625, -0.625, -0.625, -0.625]" in out
     assert "sum of the paths = [ 0.375 -2.625 -0.125  2.375]" in out
     assert "is the gradient zero: [0. 0. 0. 0.]" in out
-    assert (tmp_path / "batchnorm_triangle.png").read_bytes().startswith(PNG)
+    assert_only_picture(tmp_path, "batchnorm_triangle.png")
 
 
 def test_batchnorm_cs231n(tmp_path):
@@ -62,7 +92,7 @@ def test_batchnorm_cs231n(tmp_path):
         assert row and max(float(v) for v in row.groups()) < 1e-9, label
     assert figure(r"largest \|entry\| = (\S+)", out) < 1e-12
     assert figure(r"a dx missing the path through mu (\S+)", out) > 0.1
-    assert (tmp_path / "batchnorm_cs231n.png").read_bytes().startswith(PNG)
+    assert_only_picture(tmp_path, "batchnorm_cs231n.png")
 
 
 def test_moons_mlp(tmp_path):

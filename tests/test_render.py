@@ -105,7 +105,7 @@ def test_a_plus_a_and_a_times_a_draw_two_edges_each_with_its_own_gradient():
     assert e0 != e1 and ">3<" in e0 and ">3<" in e1  # ds/da along each edge = dp/ds = a = 3
     assert ">6<" in edge_stmt(dot, f"e{i_p}_1")  # dp/da directly = s = 6
     svg = render.render(dot, "svg").decode()
-    ids = re.findall(r'<g id="(e\d+_\d+)" class="edge"', svg)
+    ids = re.findall(r'<g id="(e\d+_\d+)" class="edge\b', svg)
     assert sorted(ids) == sorted([f"e{i_s}_0", f"e{i_s}_1", f"e{i_p}_0", f"e{i_p}_1"])  # none merged
 
 
@@ -117,7 +117,7 @@ def test_ids_follow_topological_order_and_survive_into_svg():
     for i, node in enumerate(nodes):
         assert f"id=n{i}" in dot and f'<g id="n{i}" class="node">' in svg
         for k in range(len(node.parents)):
-            assert f'<g id="e{i}_{k}" class="edge">' in svg
+            assert f'<g id="e{i}_{k}" class="edge e{i}_{k}">' in svg
     assert "mu" in svg_texts(svg, f"n{nodes.index(mu)}")
 
 
@@ -150,7 +150,7 @@ def test_constants_are_small_grey_and_without_gradient():
 
 def test_rankdir_top_to_bottom_and_bad_rankdir():
     *_, loss = triangle_loss()
-    assert "rankdir=TB" in tg.to_dot(loss, rankdir="TB")
+    assert "rankdir=TB" in tg.to_dot(loss, rankdir="TB") and "rankdir=LR" in tg.to_dot(loss, rankdir="LR")
     with pytest.raises(ValueError, match="rankdir must be one of LR, TB"):
         tg.to_dot(loss, rankdir="sideways")
 
@@ -215,14 +215,24 @@ def test_scope_draws_one_scope_and_its_inputs():
         tg.to_dot(y, scope="nope")
 
 
-def test_big_graphs_are_refused_with_advice():
+def test_big_graphs_are_refused_by_draw_with_advice_but_not_by_to_dot(tmp_path):
     y = tg.Node(1.0, name="x")
     for _ in range(600):
         y = y * 1.0
     with pytest.raises(ValueError, match=r"1201 nodes, more than max_nodes=500.*depth=3.*max_nodes=1201"):
-        tg.to_dot(y)
-    assert "id=n1200" in tg.to_dot(y, max_nodes=None)
+        tg.draw(y, tmp_path / "big.svg")
+    assert os.listdir(tmp_path) == []
+    assert "id=n1200" in tg.to_dot(y)
     assert tg.to_dot(y, depth=2).count("->") == 4
+    with pytest.raises(ValueError, match="more than max_nodes=10"):
+        tg.to_dot(y, max_nodes=10)
+
+
+def test_to_dot_of_ten_thousand_nodes_is_text_at_once():
+    y = tg.Node(1.0, name="x")
+    for _ in range(5000):
+        y = y * 1.0  # 10,001 nodes with the constants
+    assert tg.to_dot(y).count("->") == 10000
 
 
 # -- highlighting fan-outs and the stepper's hooks ---------------------------------------------
@@ -237,18 +247,6 @@ def test_highlight_fanout_colours_multi_path_nodes_and_lists_their_contributions
     assert render.FANOUT in edge_stmt(dot, f"e{i_mu}_0") and render.FANOUT in edge_stmt(dot, f"e{i_xc}_0")
     assert render.FANOUT not in edge_stmt(dot, f"e{i_xc}_1")  # mu is used once
     assert render.FANOUT not in node_stmt(dot, i_mu) and render.FANOUT not in tg.to_dot(loss)
-
-
-def test_grad_text_and_edge_text_replace_gradient_texts():
-    x, mu, xc, loss = triangle_loss()
-    nodes = topological(loss)
-    i = nodes.index(xc)
-    dot = tg.to_dot(loss, highlight_fanout=True, grad_text=lambda n: f"G{nodes.index(n)}",
-                    edge_text=lambda child, k: f"E{nodes.index(child)}_{k}" if k == 0 else None)
-    assert ">G0<" in node_stmt(dot, 0) and "from xc" not in dot
-    assert f">E{i}_0<" in edge_stmt(dot, f"e{i}_0") and "-6" in edge_stmt(dot, f"e{i}_1")  # None: the default
-    assert "label" not in edge_stmt(tg.to_dot(loss, edge_text=lambda c, k: ""), f"e{i}_0")
-    assert "<svg" in render.render(tg.to_dot(loss, grad_text=lambda n: ""), "svg").decode()
 
 
 # -- escaping ----------------------------------------------------------------------------------
@@ -371,7 +369,7 @@ def test_layernorm_example_renders_all_figures(tmp_path):
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    names = {f"{n}{s}.png" for n in ("layernorm", "batchnorm", "triangle") for s in ("", "_tb")}
+    names = {f"{n}.png" for n in ("layernorm", "batchnorm", "triangle")}
     assert set(os.listdir(tmp_path)) == names
     assert all((tmp_path / n).read_bytes()[:4] == b"\x89PNG" for n in names)
 
@@ -398,14 +396,74 @@ def test_small_matrices_are_shown_row_by_row_in_boxes_and_on_edges():
     assert "..." not in dot
 
 
-def test_a_big_raster_drawing_warns_and_names_the_faster_svg(tmp_path, monkeypatch):
-    monkeypatch.setattr(render, "render", lambda source, fmt, dpi=None: b"picture")  # no rasterising here
+def test_a_huge_raster_drawing_is_kept_under_8000_pixels_with_a_warning(tmp_path):
     y = tg.Node(1.0, name="x")
-    for _ in range(80):
-        y = y * 1.0  # 161 nodes with the constants
-    with pytest.warns(UserWarning, match=r"png of 161 nodes.*\.svg"):
-        tg.draw(y, tmp_path / "big.png")
+    for _ in range(67):
+        y = y * 1.0  # 135 nodes: a chain too long for any direction
+    with pytest.warns(UserWarning, match=r"longer than 8,000 pixels.*drawn smaller: [\d,]+ x [\d,]+ pixels"):
+        tg.draw(y, tmp_path / "chain.png")
+    assert max(png_size(tmp_path / "chain.png")) <= render.MAX_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tg.draw(y, tmp_path / "big.svg")
+        tg.draw(y, tmp_path / "chain.svg")
         tg.draw(triangle_loss()[-1], tmp_path / "small.png")
+
+
+def png_size(path):
+    data = open(path, "rb").read(24)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# -- shape: the automatic direction -------------------------------------------------------------
+
+def chain(n):
+    y = tg.Node(1.0, name="x")
+    for _ in range(n):
+        y = y.tanh()
+    y.backward()
+    return y
+
+
+def fan(n):
+    """A sum of n products of separate leaves: wide and shallow."""
+    terms = [tg.Node(float(i), name=f"a{i}") * tg.Node(1.0, name=f"b{i}") for i in range(n)]
+    y = terms[0]
+    for t in terms[1:]:
+        y = y + t
+    y.backward()
+    return y
+
+
+def layer_norm():
+    y = tg.nn.LayerNorm(4)(tg.Node([1.0, 2.0, 4.0, 7.0], name="x"))
+    y.backward(np.array([0.5, -1.0, 0.25, 1.0]))
+    return y
+
+
+@pytest.mark.parametrize("build", [lambda: chain(6), lambda: fan(6), layer_norm, lambda: triangle_loss()[-1]],
+                         ids=["chain", "fan", "layernorm", "triangle"])
+def test_automatic_direction_fits_a_slide_whenever_one_direction_does(build):
+    root = build()
+    stretch = {}
+    for rankdir in ("LR", "TB", None):
+        width, height = render.picture_size(tg.draw(root, rankdir=rankdir).svg.encode(), "svg")
+        stretch[rankdir] = max(width / height, height / width)
+    if min(stretch["LR"], stretch["TB"]) <= 3:
+        assert stretch[None] <= 3, stretch
+    assert stretch[None] <= max(stretch["LR"], stretch["TB"])
+
+
+def test_explicit_rankdir_wins_and_to_dot_chooses_without_graphviz(monkeypatch):
+    monkeypatch.setattr(render, "render", lambda *a, **k: pytest.fail("to_dot ran Graphviz"))
+    assert "rankdir=TB" in tg.to_dot(layer_norm())  # a long chain of steps runs down
+    assert "rankdir=LR" in tg.to_dot(fan(8))  # many inputs side by side: across
+    assert "rankdir=LR" in tg.to_dot(layer_norm(), rankdir="LR")
+    assert "rankdir=TB" in tg.to_dot(fan(8), rankdir="TB")
+
+
+def test_formats_that_are_not_pictures_are_refused_in_python_terms(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot draw a 'txt' picture; formats: png, svg, jpg") as caught:
+        tg.draw(triangle_loss()[-1], tmp_path / "t.txt")
+    assert "dot" not in str(caught.value).replace("Graphviz", "")
+    assert os.listdir(tmp_path) == []

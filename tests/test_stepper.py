@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 import tinygraph as tg
 from tinygraph.core import topological
+from tinygraph.drawing import cells, lines
 from tinygraph.formatting import summary
-from tinygraph.stepper import FORWARD_CAPTION, StepperPage, grad_text
+from tinygraph.stepper import FORWARD_CAPTION, StepperPage
 from tinygraph.steps import auto_labels, describe
 
 SETTINGS = settings(deadline=None, max_examples=20, derandomize=True)
@@ -37,7 +38,7 @@ def frames_of(page):
 
 
 def replay(frames):
-    """What the page shows at each frame: {"n3": text, "e3_0": text}, as the script computes it."""
+    """What the page shows at each frame: {"n3": rows of cells, "e3_0": lines}, as the script computes it."""
     shown, states = {}, []
     for frame in frames:
         shown.update({f"n{i}": t for i, t in frame["grads"].items()})
@@ -55,7 +56,7 @@ def expected_states(root, grad=None):
         i = index[id(step.node)]
         if step.node is root:
             so_far[i] = step.grad
-            shown[f"n{i}"] = grad_text(step.grad)
+            shown[f"n{i}"] = cells(step.grad)
         used = set()
         for parent, g in step.contributions:
             if parent.is_constant:
@@ -64,8 +65,8 @@ def expected_states(root, grad=None):
             used.add(k)
             p = index[id(parent)]
             so_far[p] = so_far.get(p, 0) + g
-            shown[f"n{p}"] = grad_text(so_far[p])
-            shown[f"e{i}_{k}"] = grad_text(g)
+            shown[f"n{p}"] = cells(so_far[p])
+            shown[f"e{i}_{k}"] = lines(g)
         # a node's turn comes after all its contributions
         assert step.node.is_constant or np.array_equal(so_far[i], step.grad)
         states.append(dict(shown))
@@ -79,7 +80,7 @@ def test_one_frame_per_step_with_node_and_caption(tmp_path):
     labels = auto_labels(nodes)
     steps = list(tg.backward_steps(root))
     assert len(frames) == len(steps) + 1
-    assert frames[0] == {"caption": FORWARD_CAPTION, "node": None, "grads": {}, "edges": {}}
+    assert frames[0] == {"caption": FORWARD_CAPTION, "node": None, "grads": {}, "edges": {}, "sums": []}
     for frame, step in zip(frames[1:], steps):
         assert frame["node"] == nodes.index(step.node)
         sent = ", ".join(f"{labels[p]} += {summary(g)}" for p, g in step.contributions)
@@ -90,7 +91,7 @@ def test_one_frame_per_step_with_node_and_caption(tmp_path):
 
 
 def test_gradients_per_step_equal_backward_steps_accumulated():
-    frames = frames_of(tg.stepper(layernorm_graph()).html)
+    frames = frames_of(tg.stepper(layernorm_graph(), rankdir="LR").html)
     assert replay(frames) == expected_states(layernorm_graph())
 
 
@@ -100,23 +101,33 @@ def test_last_frame_shows_what_backward_gives():
     root.backward()
     final = replay(frames)[-1]
     for i, node in enumerate(topological(root)):
-        assert final.get(f"n{i}") == (None if node.is_constant else grad_text(node.grad))
-    assert frames[1]["grads"][str(len(topological(root)) - 1)] == "1"  # the root's seed, at its own turn
+        assert final.get(f"n{i}") == (None if node.is_constant else cells(node.grad))
+    assert frames[1]["grads"][str(len(topological(root)) - 1)] == [["1"]]  # the root's seed, at its own turn
 
 
-def test_every_id_the_script_uses_is_in_the_drawing():
+def test_every_text_the_script_writes_has_an_id_in_the_drawing():
     page = tg.stepper(layernorm_graph()).html
     frames = frames_of(page)
     svg = page[page.index("<svg"):page.index("</svg>")]
     ids = set(re.findall(r'\bid="([^"]+)"', svg))
     for frame in frames[1:]:
         assert f"n{frame['node']}" in ids
-        assert {f"grad-n{i}" for i in frame["grads"]} <= ids
-        assert {f"grad-{e}" for e in frame["edges"]} | set(frame["edges"]) <= ids
-    # every gradient placeholder is empty in the drawing: step 0 shows values only
-    assert re.findall(r'<tspan id="grad-[^"]+"></tspan>', svg)
-    assert not re.search(r'<tspan id="grad-[^"]+">[^<]', svg)
-    assert not re.search(r"QQ[GE]\d", page)  # no placeholder token left over
+        for i, rows in frame["grads"].items():  # one text per cell, row by row, and no more
+            count = sum(map(len, rows))
+            assert {f"g-n{i}-{j}" for j in range(count)} <= ids and f"g-n{i}-{count}" not in ids
+        for e, texts in frame["edges"].items():
+            assert e in ids and {f"g-{e}-{j}" for j in range(len(texts))} <= ids
+    assert "QQ" not in page  # no placeholder tokens
+
+
+def test_matrix_gradients_are_rows_and_columns():
+    x = tg.Node([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], name="x")
+    loss = (x * x).sum()
+    frames = frames_of(tg.stepper(loss).html)
+    assert frames[-2]["grads"]["0"] == [["2", "4"], ["6", "8"], ["10", "12"]]
+    first, second = frames[-2]["sums"]  # x * x sends along both edges of x
+    assert first == [0, "x", "[[0, 0], [0, 0], [0, 0]]", "[[1, 2], [3, 4], [5, 6]]", "[[1, 2], [3, 4], [5, 6]]"]
+    assert second[2:] == ["[[1, 2], [3, 4], [5, 6]]", "[[1, 2], [3, 4], [5, 6]]", "[[2, 4], [6, 8], [10, 12]]"]
 
 
 def test_scopes_are_boxes():
@@ -133,21 +144,28 @@ def test_no_network_anything():
     assert local.count("<script") == 2  # the frames (JSON) and the script itself, both inline
 
 
-def test_names_cannot_break_out_of_the_page():
-    a = tg.Node([1.0, 2.0], name='</script><b>"x" & {y}')
+HOSTILE = ['</script><b>"x" & {y}', "<!--<script>", "</SCRIPT >", "<![CDATA[", "\u2028x\u2029", "${x}`"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_names_cannot_break_out_of_the_page(name):
+    a = tg.Node([1.0, 2.0], name=name)
     loss = (a * a).sum()
     page = tg.stepper(loss).html
-    assert page.count("</script>") == 2
+    assert page.lower().count("</script") == 2 and page.count("<!--") == page.count("-->")
+    script = page[page.index('id="frames">'):page.index("</script>")]
+    assert "<" not in script[len('id="frames">'):] and "&" not in script
     frames = frames_of(page)
-    assert frames[2]["caption"].endswith('-> </script><b>"x" & {y} += [1, 2], </script><b>"x" & {y} += [1, 2]')
+    assert frames[2]["caption"].endswith(f"-> {name} += [1, 2], {name} += [1, 2]")
 
 
 def test_repeated_parent_has_one_edge_per_slot():
     a = tg.Node(3.0, name="a")
     y = a * a
     frames = frames_of(tg.stepper(y).html)
-    assert frames[1]["edges"] == {"e1_0": "3", "e1_1": "3"}
-    assert frames[1]["grads"] == {"1": "1", "0": "6"}  # a's gradient after both contributions: 3 + 3
+    assert frames[1]["edges"] == {"e1_0": ["3"], "e1_1": ["3"]}
+    assert frames[1]["grads"] == {"1": [["1"]], "0": [["6"]]}  # a's gradient after both contributions: 3 + 3
+    assert frames[1]["sums"] == [[0, "a", "0", "3", "3"], [0, "a", "3", "3", "6"]]  # previous + arriving = total
 
 
 def test_performs_one_real_backward_pass():
@@ -167,9 +185,9 @@ def test_seed_gradient_for_a_tensor_root():
     y = x * x
     seed = np.array([1.0, 0.5, -1.0])
     frames = frames_of(tg.stepper(y, grad=seed).html)
-    assert frames[1]["grads"]["1"] == "[1, 0.5, -1]"
+    assert frames[1]["grads"]["1"] == [["1", "0.5", "-1"]]
     assert frames[-1]["grads"] == {}  # x's own turn changes nothing
-    assert replay(frames)[-1]["n0"] == grad_text(2 * x.data * seed) == "[2, 2, -6]"
+    assert replay(frames)[-1]["n0"] == cells(2 * x.data * seed) == [["2", "2", "-6"]]
     np.testing.assert_array_equal(x.grad, 2 * x.data * seed)
 
 
@@ -186,7 +204,7 @@ def test_jupyter_display_is_an_iframe_with_the_whole_page():
     out = shown._repr_html_()
     srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)" style="[^"]*"></iframe>', out)
     assert srcdoc and html.unescape(srcdoc[1]) == shown.html
-    assert shown.html != tg.stepper(layernorm_graph()).html  # rankdir="TB" lays it out differently
+    assert shown.html != tg.stepper(layernorm_graph(), rankdir="LR").html  # "LR" lays it out differently
 
 
 def test_bad_input_is_refused_before_anything_changes():
@@ -208,7 +226,7 @@ def test_bad_input_is_refused_before_anything_changes():
 def test_single_leaf_and_constant_roots():
     x = tg.Node(2.0, name="x")
     frames = frames_of(tg.stepper(x).html)
-    assert [f["caption"] for f in frames[1:]] == ["x: grad 1 (leaf)"] and frames[1]["grads"] == {"0": "1"}
+    assert [f["caption"] for f in frames[1:]] == ["x: grad 1 (leaf)"] and frames[1]["grads"] == {"0": [["1"]]}
     c = tg.constant(3.0)
     frames = frames_of(tg.stepper(c).html)
     assert frames[1:] == []  # a constant gets no step
@@ -246,5 +264,5 @@ def test_random_graphs_frames_match_backward_steps(program):
         for op, i, j in program:
             pool.append(apply(op, pool[i % len(pool)], pool[j % len(pool)]))
         return pool[-1].sum()
-    frames = frames_of(tg.stepper(build()).html)
+    frames = frames_of(tg.stepper(build(), rankdir="LR").html)
     assert replay(frames) == expected_states(build())

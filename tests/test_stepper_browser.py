@@ -23,8 +23,8 @@ import pytest
 
 import tinygraph as tg
 from tinygraph.core import topological
+from tinygraph.drawing import cells
 from tinygraph.formatting import summary
-from tinygraph.stepper import grad_text
 from tinygraph.steps import auto_labels, describe
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is needed to drive Chromium (pip install "
@@ -158,9 +158,14 @@ PAGE_STATE = """({
   caption: document.getElementById("caption").textContent,
   counter: document.getElementById("counter").textContent,
   current: [...document.querySelectorAll(".current")].map(e => e.id),
-  grad: document.querySelector(".current [id^='grad-n']")?.textContent ?? null,
-  filled: [...document.querySelectorAll("[id^='grad-']")].filter(e => e.textContent).length,
+  grad: [...document.querySelectorAll(".current [id^='g-n']")].map(e => e.textContent.trim()),
+  filled: [...document.querySelectorAll("[id^='g-']")].filter(e => e.textContent).length,
+  sums: [...document.querySelectorAll(".sum")].map(e => e.textContent),
 })"""
+
+
+def flat(rows):
+    return [c for row in rows for c in row]
 
 
 def test_arrow_keys_walk_the_backward_pass(browser, tmp_path, shots):
@@ -185,7 +190,11 @@ def test_arrow_keys_walk_the_backward_pass(browser, tmp_path, shots):
             f" -> {sent}" if sent else " (leaf)")
         assert state["counter"] == f"step {k} / {len(steps)}"
         assert state["current"] == [f"n{nodes.index(step.node)}"]
-        assert state["grad"] == (None if step.node.is_constant else grad_text(step.grad))
+        assert state["grad"] == ([] if step.node.is_constant else flat(cells(step.grad)))
+        receivers = [p for p, _ in step.contributions if not p.is_constant]
+        assert len(state["sums"]) == len(receivers)
+        assert all(text.startswith(f"{labels[p]}: ") and " + " in text and " = " in text
+                   for text, p in zip(state["sums"], receivers))
         if k == 1:
             browser.screenshot(shots / "stepper_step1.png")
     browser.screenshot(shots / "stepper_last.png")
@@ -207,12 +216,13 @@ def test_slider_and_buttons(browser, tmp_path):
     browser.js('{ const s = document.getElementById("slider"); s.value = 2; s.dispatchEvent(new Event("input")) }')
     state = browser.js(PAGE_STATE)
     assert state["caption"] == "mul1 = x * x: grad [1, 1, 1] -> x += [1, 2, 3], x += [1, 2, 3]"
-    assert state["filled"] == 6  # loss, mul1, x; the edge mul1 -> loss and both edges x -> mul1
+    assert state["filled"] == 1 + 3 + 3 + 3  # the cells of loss, mul1, x; edge mul1 -> loss, both edges x -> mul1
+    assert state["sums"] == ["x: [0, 0, 0] + [1, 2, 3] = [1, 2, 3]", "x: [1, 2, 3] + [1, 2, 3] = [2, 4, 6]"]
     browser.js('document.getElementById("prev").click()')
     assert browser.js(PAGE_STATE)["current"] == ["n2"]
     browser.js('document.getElementById("next").click(); document.getElementById("next").click()')
     state = browser.js(PAGE_STATE)
-    assert state["caption"] == "x: grad [2, 4, 6] (leaf)" and state["grad"] == "[2, 4, 6]"
+    assert state["caption"] == "x: grad [2, 4, 6] (leaf)" and state["grad"] == ["2", "4", "6"]
     assert browser.errors() == []
 
 
@@ -228,5 +238,47 @@ def test_notebook_display_works_inside_its_iframe(browser, tmp_path):
     browser.js(f'{inner}.getElementById("next").click(); {inner}.getElementById("next").click()')
     caption = browser.js(f'{inner}.getElementById("caption").textContent')
     assert caption == "mul2 = x * 3: grad [1, 1] -> x += [3, 3], 3 += 3"
-    assert browser.js(f'{inner}.getElementById("grad-n0").textContent') == "[3, 3]"
+    assert browser.js(f'[...{inner}.querySelectorAll("[id^=g-n0-]")].map(e => e.textContent.trim())') == ["3", "3"]
     assert browser.errors() == []
+
+
+HOSTILE = ["<!--<script>", "</script><script>alert(1)</script>", "<![CDATA[", "\u2028", '"); throw 1; ("', "${x}`"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_never_break_the_page(browser, tmp_path, name):
+    x = tg.Node([1.0, 2.0], name=name)
+    with tg.scope(name):
+        y = (x * x).sum()
+    y.name = name
+    browser.events.clear()
+    browser.open(Path(tg.stepper(y, tmp_path / "hostile.html")))
+    assert browser.js(PAGE_STATE)["counter"] == "step 0 / 3"  # the script ran to its end: x, x * x, sum
+    browser.press("End", 35)
+    state = browser.js(PAGE_STATE)
+    assert state["counter"] == "step 3 / 3" and state["caption"].startswith(name)
+    assert browser.js("document.querySelectorAll('script').length") == 2
+    assert browser.errors() == []
+
+
+def test_the_page_opens_fitted_to_a_1000_by_760_window(browser, tmp_path):
+    rng = np.random.default_rng(0)
+    x = tg.Node(rng.normal(size=(3, 2)), name="x")
+    y = tg.nn.BatchNorm1d(2)(x)
+    browser.call("Emulation.setDeviceMetricsOverride", width=1000, height=760, deviceScaleFactor=1, mobile=False)
+    try:
+        browser.open(Path(tg.stepper(y, tmp_path / "bn.html", grad=rng.normal(size=(3, 2)))))
+        fits = browser.js("""(() => {
+          const g = document.getElementById("graph").getBoundingClientRect();
+          const s = document.querySelector("#graph svg").getBoundingClientRect();
+          return s.width <= g.width && s.height <= g.height && (s.width > 0.5 * g.width || s.height > 0.5 * g.height);
+        })()""")
+        assert fits
+        width = browser.js('document.querySelector("#graph svg").getBoundingClientRect().width')
+        browser.js('document.getElementById("larger").click()')
+        browser.press("ArrowRight", 39)
+        assert browser.js('document.querySelector("#graph svg").getBoundingClientRect().width') > width * 1.2
+        browser.screenshot(tmp_path / "fitted.png")
+        assert browser.errors() == []
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")

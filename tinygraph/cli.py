@@ -1,6 +1,7 @@
 """The `tinygraph` command: draw example graphs and run the classroom exercises from a shell.
 
     tinygraph demo triangle --out triangle.png
+    tinygraph demo batchnorm --out bn.png --fanout
     tinygraph demo layernorm --steps --out ln.html
     tinygraph exercise list
     tinygraph exercise show mean_triangle
@@ -63,19 +64,48 @@ DEMOS: dict[str, tuple[str, Callable[[], tuple[Node, np.ndarray]]]] = {
 }
 
 
+PICTURES = ("png", "svg", "jpg", "jpeg")
+
+
 def _demo(args: argparse.Namespace) -> int:
+    problem = _demo_output_problem(args)
+    if problem:
+        return _fail(2 if problem.startswith("--") else 1, f"demo {args.name}: {problem}")
     _, build = DEMOS[args.name]
     root, dout = build()
-    rankdir = args.rankdir or ("LR" if args.name == "triangle" else "TB")  # a norm layer is a long chain
     try:
         if args.steps:
-            print(stepper(root, args.out, grad=dout, rankdir=rankdir))
+            print(stepper(root, args.out, grad=dout, rankdir=args.rankdir))
         else:
             root.backward(dout)
-            print(draw(root, args.out, format=args.format, rankdir=rankdir))
-    except (ValueError, RuntimeError, OSError) as exc:  # OSError: a missing folder, a read-only disk
+            print(draw(root, args.out, format=args.format, rankdir=args.rankdir, highlight_fanout=args.fanout))
+    except (ValueError, RuntimeError, OSError) as exc:  # OSError: a read-only disk
         return _fail(1, f"demo {args.name}: {exc}")
     return 0
+
+
+def _demo_output_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --out / --format / --steps / --fanout together, in shell terms; None if nothing.
+
+    A message starting with "--" is a usage error (exit 2); a missing folder is not (exit 1).
+    """
+    out = Path(args.out)
+    ext = out.suffix[1:].lower()
+    if args.steps:
+        if args.format or args.fanout:
+            return f"--steps writes an HTML page; leave out {'--format' if args.format else '--fanout'}"
+        if ext not in ("html", "htm"):
+            return f"--steps writes an HTML page: give --out {out.stem or 'steps'}.html"
+    elif args.format and ext and ext != args.format and ext in PICTURES:
+        return (f"--out {args.out} ends in .{ext} but --format {args.format} was given: "
+                f"use --out {out.with_suffix('.' + args.format)}, or leave out --format")
+    elif not args.format and ext not in PICTURES:
+        said = f"ends in .{ext}" if ext else "has no extension"
+        return (f"--out {args.out} {said}; pictures are .png, .svg or .jpg (or add --format png), "
+                "and --steps writes an .html page")
+    if not out.parent.is_dir():
+        return f"folder {str(out.parent)!r} does not exist; create it first: mkdir -p {out.parent}"
+    return None
 
 
 # -- exercises -------------------------------------------------------------------------------
@@ -250,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draw computational graphs with their gradients, and practise backward passes by hand.",
         epilog="examples:\n"
                "  tinygraph demo triangle --out triangle.png\n"
+               "  tinygraph demo batchnorm --out bn.png --fanout\n"
                "  tinygraph demo layernorm --steps --out ln.html\n"
                "  tinygraph exercise show layernorm_backward\n"
                "  tinygraph exercise check layernorm_backward answer.py",
@@ -261,14 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="build an example graph, run backward and draw it",
         description="Build an example graph, run the backward pass with a fixed upstream gradient\n"
                     "and draw it: forward values in black, gradients in red.",
-        epilog="demos:\n" + "\n".join(f"  {name:<10} {text}" for name, (text, _) in DEMOS.items()),
+        epilog="demos:\n" + "\n".join(f"  {name:<10} {text}" for name, (text, _) in DEMOS.items())
+               + "\n\nexamples:\n  tinygraph demo batchnorm --out bn.png --fanout\n"
+                 "  tinygraph demo layernorm --out ln.svg --rankdir TB\n"
+                 "  tinygraph demo layernorm --steps --out ln.html",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("name", choices=list(DEMOS), metavar="NAME", help="one of: " + ", ".join(DEMOS))
     demo.add_argument("--out", metavar="FILE", required=True,
                       help="the file to write: a picture (its extension sets the format) or, with --steps, a page")
     demo.add_argument("--format", choices=["png", "svg"], help="the picture format, overriding the extension")
     demo.add_argument("--rankdir", choices=["LR", "TB"], default=None,
-                      help="LR left to right or TB top to bottom (default: LR for triangle, TB for the norm layers)")
+                      help="LR left to right or TB top to bottom (default: whichever keeps the picture "
+                           "within 1:3..3:1)")
+    demo.add_argument("--fanout", action="store_true",
+                      help="colour every value used along two or more paths in blue and list each gradient "
+                           "it received above their sum")
     demo.add_argument("--steps", action="store_true",
                       help="write the backward pass as a step-through HTML page (--out ln.html) instead of a picture")
     demo.set_defaults(run=_demo)
@@ -279,5 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # `tinygraph` alone: the help, with examples
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     return args.run(args)
