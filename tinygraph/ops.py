@@ -7,6 +7,11 @@ output *values* (arrays), never over Nodes, so a graph holds no reference cycles
 
 With `broadcast=True` a vjp may return a gradient in the broadcast shape; the
 engine sums it down to its input's shape (`core.sum_to_shape`).
+
+A few ops have a faster variant right under their rule (`@rule.faster_variant`):
+the same gradients with fewer full-size temporary arrays, which matters for the
+norm layers' big tensors. Calls use the variant; tests/test_engine_textbook.py
+runs both on the same inputs and requires the same results.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Node, op
+from .core import Node, op, sum_to_shape
 
 # -- arithmetic -----------------------------------------------------------------------
 
@@ -34,10 +39,24 @@ def sub(a, b):
     return a - b, vjp
 
 
+@sub.faster_variant
+def sub(a, b):  # noqa: F811 - the faster variant of the rule above
+    def vjp(g):
+        return g, -sum_to_shape(g, np.shape(b))  # summed down first: negating the smaller array is cheaper
+    return a - b, vjp
+
+
 @op(formula="{0} * {1}", broadcast=True)
 def mul(a, b):
     def vjp(g):
         return g * b, g * a
+    return a * b, vjp
+
+
+@mul.faster_variant
+def mul(a, b):  # noqa: F811
+    def vjp(g):  # a broadcast input's gradient: multiply and sum down in one pass, no full-size product
+        return _times(g, b, like=a), _times(g, a, like=b)
     return a * b, vjp
 
 
@@ -46,6 +65,27 @@ def div(a, b):
     def vjp(g):
         return g / b, -g * a / b ** 2
     return a / b, vjp
+
+
+@div.faster_variant
+def div(a, b):  # noqa: F811
+    y = a / b
+
+    def vjp(g):
+        ga = g / b  # -g * a / b**2 = -(g / b) * (a / b): reuse both
+        return ga, -_times(ga, y, like=b)
+    return y, vjp
+
+
+def _times(g: np.ndarray, x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """g * x summed down to the shape of `like` (an input that was broadcast), in one einsum pass."""
+    shape = np.shape(like)
+    if np.shape(g) == shape or np.shape(x) != np.shape(g):
+        return sum_to_shape(g * x, shape)
+    lead = np.ndim(g) - len(shape)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:np.ndim(g)]
+    kept = "".join(c for i, c in enumerate(letters) if i >= lead and shape[i - lead] == np.shape(g)[i])
+    return np.einsum(f"{letters},{letters}->{kept}", g, x).reshape(shape)
 
 
 @op(formula="-{0}")
@@ -62,7 +102,18 @@ def pow(x, *, p):  # noqa: A001 - the op is called pow, as in Python
         if p == 0:  # x ** 0 is the constant 1 (the rule below would give 0 * inf = nan at x = 0)
             return (np.zeros_like(x),)
         return (g * p * np.power(x, p - 1),)
-    return np.power(x, p), vjp  # np.power, not **: the same result for a scalar and an array
+    return np.power(x, p), vjp
+
+
+@pow.faster_variant
+def pow(x, *, p):  # noqa: A001, F811
+    def vjp(g):
+        if p == 0:
+            return (np.zeros_like(x),)
+        dx = x * 2.0 if p == 2 else p * np.power(x, p - 1)  # one new array, then multiplied by g in place
+        dx *= g
+        return (dx,)
+    return np.power(x, p), vjp
 
 
 @op(formula="{0} @ {1}", broadcast=True)
