@@ -26,7 +26,8 @@ import sys
 import time
 import tracemalloc
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from _bench import machine, median_time, table, timed
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from _bench import machine, median_time, table

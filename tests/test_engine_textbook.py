@@ -56,7 +56,8 @@ def test_each_op_owns_its_settings():
 
 
 FASTER = [op for op in vars(ops).values() if isinstance(op, tg.Op) and op.faster is not None]
-SHAPE_PAIRS = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), (2, 3)), ((4, 1), (1, 5)), ((2, 3, 4), (3, 1)), ((), (2, 2))]
+SHAPE_PAIRS = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), (2, 3)), ((4, 1), (1, 5)), ((2, 3, 4), (3, 1)),
+               ((), (2, 2))]
 
 
 def test_the_faster_variants_are_labelled_and_exist_for_the_hot_ops():

@@ -8,7 +8,8 @@ gradient check of the cs231n assignments.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

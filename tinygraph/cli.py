@@ -18,8 +18,8 @@ import argparse
 import math
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

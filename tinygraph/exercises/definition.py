@@ -24,9 +24,9 @@ from __future__ import annotations
 import inspect
 import keyword
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

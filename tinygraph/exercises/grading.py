@@ -17,10 +17,9 @@ import math
 import os
 import runpy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import sandbox
 from .checker import TIMEOUT, _seed, _timeout, calls, draw_all, load_problem_text, make_trials
