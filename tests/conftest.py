@@ -34,3 +34,15 @@ def triangle(values=(1.0, 2.0, 4.0)):
     xc = x - mu
     xc.name = "xc"
     return x, mu, xc
+
+
+def run_cli(capsys, *argv):
+    """main(argv) -> (exit status, stdout, stderr); argparse errors exit through SystemExit."""
+    try:
+        from tinygraph.cli import main
+
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

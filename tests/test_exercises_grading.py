@@ -4,9 +4,9 @@ import csv
 import json
 
 import pytest
+from conftest import run_cli
 
 from tinygraph import exercises as ex
-from tinygraph.cli import main
 
 SUBMISSIONS = {
     "alice.py": "def mean_triangle(x, dout):\n    return dout - dout.mean()\n",
@@ -29,19 +29,11 @@ def classroom(tmp_path):
     return folder
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_grade_a_folder(capsys, classroom, tmp_path):
     out_json, out_csv, out_gs = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "results.json"
-    code, out, err = run(capsys, "exercise", "grade", "mean_triangle", str(classroom), "--timeout", "0.5",
-                         "--json", str(out_json), "--csv", str(out_csv), "--gradescope", str(out_gs), "--jobs", "2")
+    code, out, err = run_cli(capsys, "exercise", "grade", "mean_triangle", str(classroom), "--timeout", "0.5",
+                             "--seed", "3", "--json", str(out_json), "--csv", str(out_csv), "--gradescope", str(out_gs),
+                             "--jobs", "2")
     assert code == 0, err  # every submission was graded, whatever the scores
     rows = {line.split()[0].rsplit("/", 2)[-1]: line.split()[1:3] for line in out.splitlines()[1:8]}
     assert rows == {"alice.py": ["PASS", "0.0e+00"], "bob.py": ["FAIL", "1.0e+00"], "carol.py": ["FAIL", "-"],
@@ -78,9 +70,9 @@ def test_grade_a_folder(capsys, classroom, tmp_path):
 
 def test_grade_with_a_seed_is_repeatable(capsys, classroom):
     bob = str(classroom / "bob.py")
-    first = run(capsys, "exercise", "grade", "mean_triangle", bob, "--seed", "3")
+    first = run_cli(capsys, "exercise", "grade", "mean_triangle", bob, "--seed", "3")
     assert first[0] == 0
-    assert run(capsys, "exercise", "grade", "mean_triangle", bob, "--seed", "3") == first
+    assert run_cli(capsys, "exercise", "grade", "mean_triangle", bob, "--seed", "3") == first
     rows = ex.grade("mean_triangle", [bob], seed=3)
     assert rows[0].result.seed == 3 and "seed 3" in rows[0].feedback
 
@@ -91,14 +83,14 @@ def test_grade_with_a_seed_is_repeatable(capsys, classroom):
     (["--timeout", "inf"], "--timeout: must be a positive number of seconds"),
 ])
 def test_grade_bad_options_exit_2_before_grading(capsys, classroom, extra, message):
-    code, out, err = run(capsys, "exercise", "grade", "mean_triangle", str(classroom), *extra)
+    code, out, err = run_cli(capsys, "exercise", "grade", "mean_triangle", str(classroom), *extra)
     assert code == 2 and message in err and out == ""
 
 
 def test_grade_missing_path_and_empty_folder(capsys, tmp_path):
-    code, _, err = run(capsys, "exercise", "grade", "mean_triangle", str(tmp_path / "nope"))
+    code, _, err = run_cli(capsys, "exercise", "grade", "mean_triangle", str(tmp_path / "nope"))
     assert code == 2 and "no such file or folder" in err
-    code, _, err = run(capsys, "exercise", "grade", "mean_triangle", str(tmp_path))
+    code, _, err = run_cli(capsys, "exercise", "grade", "mean_triangle", str(tmp_path))
     assert code == 2 and "no .py files in" in err
 
 
@@ -121,10 +113,10 @@ class _Terminal:
 def test_progress_bar_on_a_terminal_only(capsys, classroom, monkeypatch):
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    code, _, _ = run(capsys, "exercise", "grade", "mean_triangle", str(classroom / "alice.py"),
+    code, _, _ = run_cli(capsys, "exercise", "grade", "mean_triangle", str(classroom / "alice.py"),
                      str(classroom / "bob.py"))
     assert code == 0
     assert terminal.text == ("\rgrading [###############...............] 1/2"
                              "\rgrading [##############################] 2/2\n")
-    code, _, err = run(capsys, "exercise", "grade", "mean_triangle", str(classroom / "alice.py"))
+    code, _, err = run_cli(capsys, "exercise", "grade", "mean_triangle", str(classroom / "alice.py"))
     assert code == 0 and "grading [" not in err

@@ -5,10 +5,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import tinygraph as tg
 from tinygraph import exercises as ex
-from tinygraph.cli import main
 
 RESIDUAL = '''
 import tinygraph as tg
@@ -133,13 +133,6 @@ def test_register_shows_the_teachers_own_error(teacher_file):
 # -- from the command line ---------------------------------------------------------------------
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_exercises_file_check_and_grade(capsys, teacher_file, tmp_path):
@@ -149,23 +142,25 @@ def test_cli_exercises_file_check_and_grade(capsys, teacher_file, tmp_path):
             dh = dout * (1 - np.tanh(x @ w + b) ** 2)
             return dout + dh @ w.T, x.T @ dh, dh.sum(axis=0)
     '''))
-    code, out, _ = run(capsys, "exercise", "list", "--exercises", str(teacher_file))
+    code, out, _ = run_cli(capsys, "exercise", "list", "--exercises", str(teacher_file))
     assert code == 0 and ["residual_backward", "a", "residual", "block"] in [line.split() for line in out.splitlines()]
-    code, out, err = run(capsys, "exercise", "check", "residual_backward", str(good), "--exercises", str(teacher_file))
+    code, out, err = run_cli(capsys, "exercise", "check", "residual_backward", str(good),
+                             "--exercises", str(teacher_file))
     assert code == 0, err
     assert out.startswith("PASS residual_backward: dx, dw and db match autograd")
-    code, out, _ = run(capsys, "exercise", "grade", "residual_backward", str(good), "--exercises", str(teacher_file))
+    code, out, _ = run_cli(capsys, "exercise", "grade", "residual_backward", str(good),
+                           "--exercises", str(teacher_file))
     assert code == 0 and "1 of 1 passed." in out
 
 
 def test_cli_unknown_exercise_and_broken_exercises_file(capsys, tmp_path):
-    code, _, err = run(capsys, "exercise", "check", "residual_backward", "answer.py")
+    code, _, err = run_cli(capsys, "exercise", "check", "residual_backward", "answer.py")
     assert code == 2 and "no exercise named 'residual_backward'; the exercises are: mean_triangle" in err
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('oops')\n")
-    code, _, err = run(capsys, "exercise", "list", "--exercises", str(broken))
+    code, _, err = run_cli(capsys, "exercise", "list", "--exercises", str(broken))
     assert code == 2 and "--exercises: " in err and "RuntimeError: oops" in err
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
-    code, _, err = run(capsys, "exercise", "list", "--exercises", str(empty))
+    code, _, err = run_cli(capsys, "exercise", "list", "--exercises", str(empty))
     assert code == 2 and "registers no exercise" in err
