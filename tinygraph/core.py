@@ -482,12 +482,11 @@ def apply_vjp(node: Node, g: np.ndarray) -> tuple:
 
 
 def sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Undo broadcasting: sum `g` down to `shape` (returned unchanged if it has that shape).
+    """Undo broadcasting: sum `g` (a numpy array or scalar) down to `shape` (unchanged if it has that shape).
 
     If x of shape (4,) was broadcast against (3, 4), every row used the same x,
     so x's gradient is the sum of the rows' gradients.
     """
-    g = np.asarray(g)
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)

@@ -42,7 +42,7 @@ def sub(a, b):
 @sub.faster_variant
 def sub(a, b):  # noqa: F811 - the faster variant of the rule above
     def vjp(g):
-        return g, -sum_to_shape(g, np.shape(b))  # summed down first: negating the smaller array is cheaper
+        return g, -sum_to_shape(g, b.shape)  # summed down first: negating the smaller array is cheaper
     return a - b, vjp
 
 
@@ -78,14 +78,17 @@ def div(a, b):  # noqa: F811
 
 
 def _times(g: np.ndarray, x: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """g * x summed down to the shape of `like` (an input that was broadcast), in one einsum pass."""
-    shape = np.shape(like)
-    if np.shape(g) == shape or np.shape(x) != np.shape(g):
-        return sum_to_shape(g * x, shape)
-    lead = np.ndim(g) - len(shape)
-    letters = "abcdefghijklmnopqrstuvwxyz"[:np.ndim(g)]
-    kept = "".join(c for i, c in enumerate(letters) if i >= lead and shape[i - lead] == np.shape(g)[i])
-    return np.einsum(f"{letters},{letters}->{kept}", g, x).reshape(shape)
+    """g * x; when `like` was broadcast, summed down to its shape in one einsum pass.
+
+    Without it the engine would sum the full-size product g * x (a weight's
+    gradient in `xhat * weight`: the product over the whole batch, then its sum).
+    """
+    if like.shape == g.shape or x.shape != g.shape:
+        return g * x  # nothing to sum, or x broadcast too: the engine sums what is left
+    lead = g.ndim - like.ndim
+    letters = "abcdefghijklmnopqrstuvwxyz"[:g.ndim]
+    kept = "".join(c for i, c in enumerate(letters) if i >= lead and like.shape[i - lead] == g.shape[i])
+    return np.einsum(f"{letters},{letters}->{kept}", g, x).reshape(like.shape)
 
 
 @op(formula="-{0}")
