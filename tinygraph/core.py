@@ -380,13 +380,10 @@ def propagate(root: Node, root_grad: np.ndarray) -> Iterator[tuple[Node, np.ndar
             g = grads.get(node)
             if g is None:  # no path leads from this node to the root
                 continue
-            sent = []  # what this node sends to each parent (None: nothing)
-            if node.vjp:  # a leaf has no vjp: it only receives
-                for parent, g_parent in zip(node.parents, one_per_input(node.vjp(g), node)):
-                    if g_parent is not None:  # None: no gradient flows along this edge
-                        g_parent = checked_grad(g_parent, parent, node)
-                        grads[parent] = grads[parent] + g_parent if parent in grads else g_parent
-                    sent.append(g_parent)
+            sent = checked_grads(node.vjp(g), node) if node.vjp else []  # a leaf has no vjp: it only receives
+            for parent, g_parent in zip(node.parents, sent):
+                if g_parent is not None:  # None: no gradient flows along this edge
+                    grads[parent] = grads[parent] + g_parent if parent in grads else g_parent
             yield node, g, sent
     finally:
         del _open_passes[id(grads)]
@@ -404,7 +401,10 @@ def commit(turns: list[tuple[Node, np.ndarray, list]]) -> None:
     Senders are kept by weak reference, so the record makes no reference cycle.
     """
     for node, g, sent in turns:
-        node._grad, node._grad_shared = (g, True) if node._grad is None else (node._grad + g, False)
+        if node._grad is None:
+            node._grad, node._grad_shared = g, True  # g may reach other nodes too: copied when first read
+        else:
+            node._grad, node._grad_shared = node._grad + g, False
         node._sent = sent
         node._received = []
     for node, _, sent in turns:  # consumers first: the order in which gradients arrived
@@ -430,11 +430,32 @@ def seed(root: Node, grad: Any) -> np.ndarray:
     return g
 
 
-def one_per_input(sent: Any, node: Node) -> tuple:
-    """A vjp's result as a tuple with one gradient per input (a lone gradient is allowed for one input)."""
+def checked_grads(sent: Any, node: Node) -> list:
+    """What `node`'s vjp returned, checked: one gradient per input (None: none along that edge),
+    each a float64 array of its input's shape, finite under anomaly mode.
+
+    For an op made with `broadcast=True` a gradient in the broadcast shape is first
+    summed down to its input's shape; a vjp of a one-input op may return a lone gradient.
+    """
+    parents = node.parents
+    if type(sent) is not tuple or len(sent) != len(parents):
+        sent = _one_per_input(sent, node)
+    checked = []
+    for parent, g in zip(parents, sent):
+        if g is not None:
+            if type(g) is not np.float64 and not (type(g) is np.ndarray and g.dtype is _FLOAT64):
+                g = as_array(g, node.op, "vjp gradient")  # a number, list, or array of another dtype
+            if g.shape != parent._data.shape:
+                g = _fit_shape(g, parent, node)
+            if _anomaly and not np.all(np.isfinite(g)):
+                raise FloatingPointError(f"backward: the gradient sent to {_where(parent)} by {node.op} "
+                                         f"is non-finite: {summary(g)}")
+        checked.append(g)
+    return checked
+
+
+def _one_per_input(sent: Any, node: Node) -> tuple:
     n = len(node.parents)
-    if type(sent) is tuple and len(sent) == n:
-        return sent
     if n == 1 and not isinstance(sent, (tuple, list)):
         return (sent,)
     if not isinstance(sent, (tuple, list)):
@@ -444,23 +465,14 @@ def one_per_input(sent: Any, node: Node) -> tuple:
     return tuple(sent)
 
 
-def checked_grad(g: Any, parent: Node, node: Node) -> np.ndarray:
-    """A vjp's gradient for `parent`, checked: float64, of the parent's shape, finite under anomaly mode.
-
-    For an op made with `broadcast=True` a gradient in the broadcast shape is
-    first summed down to the parent's shape.
-    """
-    if type(g) is not np.float64 and not (type(g) is np.ndarray and g.dtype is _FLOAT64):
-        g = as_array(g, node.op, "vjp gradient")  # a number, list, or array of another dtype
+def _fit_shape(g: np.ndarray, parent: Node, node: Node) -> np.ndarray:
+    """A gradient whose shape is not its input's: summed down if the op broadcasts, else an error."""
     shape = parent._data.shape
-    if g.shape != shape and node.operation.broadcast:
+    if node.operation.broadcast:
         g = sum_to_shape(g, shape)
     if g.shape != shape:
         raise ValueError(f"{node.op}: vjp returned a gradient of shape {g.shape} for input "
                          f"{node.parents.index(parent)} of shape {shape}; each gradient must have its input's shape")
-    if _anomaly and not np.all(np.isfinite(g)):
-        raise FloatingPointError(f"backward: the gradient sent to {_where(parent)} by {node.op} "
-                                 f"is non-finite: {summary(g)}")
     return g
 
 
@@ -477,8 +489,7 @@ def apply_vjp(node: Node, g: np.ndarray) -> tuple:
 
     One turn of the backward pass, for tools that chain vjps on their own (`tg.paths`).
     """
-    sent = one_per_input(node.vjp(g), node)
-    return tuple(None if gp is None else checked_grad(gp, p, node) for p, gp in zip(node.parents, sent))
+    return tuple(checked_grads(node.vjp(g), node))
 
 
 def sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
