@@ -374,8 +374,8 @@ def _array_function(self: Node, func: Any, types: Any, args: tuple, kwargs: dict
     if func in _FUNCTIONS:
         return _FUNCTIONS[func](*args, **kwargs)
     name = func.__name__
-    raise TypeError(f"np.{name} does not work on a tinygraph Node; use its tinygraph op (tg.{name}(x) or "
-                    f"x.{name}() where one exists) or apply numpy to x.data")
+    same = f"tg.{name}(x) or x.{name}()" if hasattr(Node, name) else "tinygraph's ops (x.sum(), tg.exp, ...)"
+    raise TypeError(f"np.{name} does not work on a tinygraph Node; use {same}, or apply numpy to x.data")
 
 
 Node.__array_ufunc__ = _array_ufunc
