@@ -15,7 +15,7 @@ import numpy as np
 
 from .core import Node, apply_vjp, constant, topological
 from .formatting import summary
-from .steps import auto_labels
+from .steps import Labels, auto_labels
 
 
 class Path:
@@ -98,7 +98,7 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> Pa
         raise ValueError(
             f"paths: there are {total} paths from leaf to root, more than max_paths={max_paths}; "
             f"pass a larger max_paths to list them all")
-    labels = _Labels(nodes)
+    labels = Labels(nodes)
     seed = np.ones(root.shape) if grad is None else np.array(constant(grad).data)
     if seed.shape != root.shape:
         raise ValueError(f"paths: grad has shape {seed.shape} but root has shape {root.shape}")
@@ -118,19 +118,7 @@ def paths(root: Node, leaf: Node, grad: Any = None, max_paths: int = 1000) -> Pa
     return Paths(found)
 
 
-class _Labels:
-    """auto_labels of a graph, computed the first time a path is printed."""
-
-    def __init__(self, nodes: list[Node]) -> None:
-        self._nodes, self._labels = nodes, None
-
-    def __getitem__(self, node: Node) -> str:
-        if self._labels is None:
-            self._labels = auto_labels(self._nodes)
-        return self._labels[node]
-
-
-def _make_path(leaf: Node, trail: Any, grad: Any, labels: _Labels) -> Path:
+def _make_path(leaf: Node, trail: Any, grad: Any, labels: Labels) -> Path:
     nodes, inputs = [leaf], []
     while trail is not None:
         node, i, trail = trail

@@ -89,14 +89,15 @@ def auto_labels(nodes: Sequence[Node]) -> dict[Node, str]:
 
 
 class Labels:
-    """`auto_labels` of a graph in topological order, computed the first time one is needed."""
+    """`auto_labels` of a graph (its root, or its nodes in topological order), made the first time one is needed."""
 
-    def __init__(self, root: Node) -> None:
-        self._root, self._labels = root, None
+    def __init__(self, graph: Node | list[Node]) -> None:
+        self._graph, self._labels = graph, None
 
     def __getitem__(self, node: Node) -> str:
         if self._labels is None:
-            self._labels = auto_labels(topological(self._root))
+            nodes = topological(self._graph) if isinstance(self._graph, Node) else self._graph
+            self._labels = auto_labels(nodes)
         return self._labels[node]
 
 
