@@ -25,13 +25,13 @@ def backward_steps(root: Node, grad: Any = None) -> Iterator[Step]:
     `2` in `2 * x`) get no step of their own.
     """
     labels = Labels(root)
-    turns, constants = [], 0
+    turns, steps = [], 0
     for node, g, sent in propagate(root, seed(root, grad)):
         turns.append((node, g, sent))
-        if not node.is_constant:
-            yield Step(len(turns) - 1 - constants, node, g, sent, labels)
-        else:
-            constants += 1
+        if node.is_constant:  # no one asked for a constant's gradient: its turn is no step
+            continue
+        yield Step(steps, node, g, sent, labels)
+        steps += 1
     commit(turns)
 
 
